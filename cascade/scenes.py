@@ -1,0 +1,158 @@
+"""Procedural street scenes with and without roadwork, deterministic by seed.
+
+Good enough to train a first head and to drive tests and demos offline; it is not the NATIX data.
+Negatives include hard cases (orange cars, traffic lights, shop signs) so that "orange" alone does
+not mean roadwork.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from PIL import Image, ImageDraw, ImageFilter
+
+ORANGE = [(255, 120, 0), (240, 100, 20), (255, 140, 30), (230, 90, 10)]
+ROADWORK_KINDS = ("cone", "barrier", "sign", "worker", "fence", "machine")
+
+
+@dataclass
+class Scene:
+    image: Image.Image
+    roadwork: bool
+    boxes: list[tuple[str, tuple[int, int, int, int]]] = field(default_factory=list)
+
+
+def _jitter(rng: random.Random, color: tuple[int, int, int], amount: int = 25) -> tuple[int, int, int]:
+    return tuple(max(0, min(255, c + rng.randint(-amount, amount))) for c in color)  # type: ignore[return-value]
+
+
+def _background(rng: random.Random, draw: ImageDraw.ImageDraw, w: int, h: int) -> int:
+    horizon = int(h * rng.uniform(0.3, 0.55))
+    sky = _jitter(rng, rng.choice([(135, 180, 230), (190, 200, 210), (110, 120, 140), (230, 200, 170)]))
+    draw.rectangle([0, 0, w, horizon], fill=sky)
+    x = 0
+    while x < w:  # buildings along the horizon
+        bw = rng.randint(w // 10, w // 4)
+        bh = rng.randint(h // 10, horizon)
+        draw.rectangle([x, horizon - bh, x + bw, horizon], fill=_jitter(rng, (120, 110, 100), 60))
+        for _ in range(rng.randint(0, 6)):
+            wx, wy = rng.randint(x, x + bw), rng.randint(horizon - bh, horizon - 4)
+            draw.rectangle([wx, wy, wx + 4, wy + 5], fill=_jitter(rng, (200, 210, 220), 40))
+        x += bw + rng.randint(0, 10)
+    draw.rectangle([0, horizon, w, h], fill=_jitter(rng, (110, 140, 90), 40))  # verge
+    left_top, right_top = w * rng.uniform(0.35, 0.48), w * rng.uniform(0.52, 0.65)
+    draw.polygon(
+        [(left_top, horizon), (right_top, horizon), (w * 1.2, h), (-w * 0.2, h)],
+        fill=_jitter(rng, (90, 90, 95), 20),
+    )
+    for i in range(6):  # dashed centre line
+        t0, t1 = i / 6, i / 6 + 0.07
+        xm = (left_top + right_top) / 2
+        y0, y1 = horizon + (h - horizon) * t0, horizon + (h - horizon) * t1
+        draw.line([(xm, y0), (xm + (w / 2 - xm) * t1, y1)], fill=(230, 230, 220), width=max(1, int(1 + 3 * t1)))
+    return horizon
+
+
+def _place(rng: random.Random, w: int, h: int, horizon: int, base: int) -> tuple[int, int, int]:
+    """A ground position and a size that grows towards the camera."""
+    y = rng.randint(horizon + 5, h - 5)
+    depth = (y - horizon) / max(1, h - horizon)
+    size = max(4, int(base * (0.3 + depth)))
+    return rng.randint(0, w - 1), y, size
+
+
+def _draw_roadwork(rng, draw, kind, w, h, horizon) -> tuple[int, int, int, int]:
+    x, y, s = _place(rng, w, h, horizon, rng.randint(18, 40))
+    orange = _jitter(rng, rng.choice(ORANGE), 15)
+    if kind == "cone":
+        draw.polygon([(x, y - s), (x - s // 3, y), (x + s // 3, y)], fill=orange)
+        draw.rectangle([x - s // 5, y - s // 2, x + s // 5, y - s // 2 + max(1, s // 8)], fill=(245, 245, 245))
+        draw.rectangle([x - s // 2, y - 2, x + s // 2, y], fill=orange)
+        return (x - s // 2, y - s, x + s // 2, y)
+    if kind == "barrier":
+        bw, bh = int(s * 1.8), max(4, s // 3)
+        stripe = rng.choice([(245, 245, 245), (220, 30, 30)])
+        for i in range(6):
+            draw.rectangle([x + i * bw // 6, y - bh, x + (i + 1) * bw // 6, y - bh // 3], fill=orange if i % 2 else stripe)
+        draw.line([(x + 2, y - bh // 3), (x + 2, y)], fill=(60, 60, 60), width=2)
+        draw.line([(x + bw - 2, y - bh // 3), (x + bw - 2, y)], fill=(60, 60, 60), width=2)
+        return (x, y - bh, x + bw, y)
+    if kind == "sign":
+        r = max(4, s // 2)
+        cy = y - s
+        draw.line([(x, cy), (x, y)], fill=(80, 80, 80), width=2)
+        draw.polygon([(x, cy - r), (x + r, cy), (x, cy + r), (x - r, cy)], fill=_jitter(rng, (250, 170, 20), 10), outline=(20, 20, 20))
+        draw.line([(x - r // 3, cy + r // 3), (x + r // 4, cy - r // 3)], fill=(20, 20, 20), width=max(1, r // 5))
+        return (x - r, cy - r, x + r, y)
+    if kind == "worker":
+        vest = _jitter(rng, rng.choice([(255, 130, 0), (210, 255, 40)]), 10)
+        draw.ellipse([x - s // 6, y - s, x + s // 6, y - s + s // 3], fill=_jitter(rng, (200, 160, 130), 30))
+        draw.rectangle([x - s // 6, y - s - 2, x + s // 6, y - s + s // 10], fill=(250, 220, 0))  # helmet
+        draw.rectangle([x - s // 4, y - 2 * s // 3, x + s // 4, y - s // 4], fill=vest)
+        draw.line([(x - s // 8, y - s // 4), (x - s // 6, y)], fill=(40, 40, 70), width=max(1, s // 10))
+        draw.line([(x + s // 8, y - s // 4), (x + s // 6, y)], fill=(40, 40, 70), width=max(1, s // 10))
+        return (x - s // 4, y - s - 2, x + s // 4, y)
+    if kind == "fence":
+        fw, fh = int(s * 2.5), max(5, int(s * 0.8))
+        draw.rectangle([x, y - fh, x + fw, y], outline=(180, 180, 170), width=1)
+        for i in range(0, fw, max(2, s // 6)):
+            draw.line([(x + i, y - fh), (x + i, y)], fill=(170, 170, 160))
+        draw.rectangle([x, y - fh // 2, x + fw, y - fh // 2 + max(1, fh // 8)], fill=orange)
+        return (x, y - fh, x + fw, y)
+    # machine: an excavator-like yellow body with an arm
+    mw, mh = int(s * 2), int(s * 1.1)
+    body = _jitter(rng, (240, 190, 20), 15)
+    draw.rectangle([x, y - mh, x + mw, y - mh // 4], fill=body)
+    draw.rectangle([x - 2, y - mh // 4, x + mw + 2, y], fill=(40, 40, 40))
+    draw.line([(x + mw, y - mh), (x + mw + s, y - mh - s // 2), (x + mw + s + s // 3, y - mh // 3)], fill=body, width=max(2, s // 5))
+    return (x - 2, y - mh - s // 2, x + mw + s + s // 3, y)
+
+
+def _draw_distractor(rng, draw, w, h, horizon) -> None:
+    kind = rng.choice(["car", "orange_car", "traffic_light", "shop_sign", "tree", "person"])
+    x, y, s = _place(rng, w, h, horizon, rng.randint(20, 45))
+    if kind in ("car", "orange_car"):
+        color = _jitter(rng, rng.choice(ORANGE), 20) if kind == "orange_car" else _jitter(rng, rng.choice([(30, 60, 160), (200, 200, 200), (20, 20, 20), (160, 20, 20)]), 20)
+        draw.rectangle([x, y - s // 2, x + int(s * 1.6), y - s // 8], fill=color)
+        draw.rectangle([x + s // 4, y - int(s * 0.8), x + int(s * 1.2), y - s // 2], fill=_jitter(rng, (150, 190, 220), 20))
+        for wx in (x + s // 4, x + int(s * 1.3)):
+            draw.ellipse([wx - s // 6, y - s // 5, wx + s // 6, y + s // 8], fill=(15, 15, 15))
+    elif kind == "traffic_light":
+        draw.line([(x, y - 2 * s), (x, y)], fill=(50, 50, 50), width=2)
+        draw.rectangle([x - s // 6, y - 2 * s, x + s // 6, y - s - s // 3], fill=(30, 30, 30))
+        lit = rng.randrange(3)
+        for i, c in enumerate([(230, 30, 30), (250, 160, 0), (30, 200, 60)]):
+            cy = y - 2 * s + s // 8 + i * s // 5
+            draw.ellipse([x - s // 10, cy, x + s // 10, cy + s // 6], fill=c if i == lit else (70, 70, 70))
+    elif kind == "shop_sign":
+        sx, sy = rng.randint(0, w - 20), rng.randint(max(0, horizon - 50), horizon)
+        draw.rectangle([sx, sy, sx + rng.randint(15, 50), sy + rng.randint(6, 14)], fill=_jitter(rng, rng.choice(ORANGE + [(200, 30, 30), (30, 120, 200)]), 20))
+    elif kind == "tree":
+        draw.line([(x, y), (x, y - s)], fill=(90, 60, 30), width=max(2, s // 8))
+        draw.ellipse([x - s // 2, y - 2 * s, x + s // 2, y - s // 2], fill=_jitter(rng, (40, 120, 50), 30))
+    else:
+        draw.ellipse([x - s // 8, y - s, x + s // 8, y - s + s // 4], fill=_jitter(rng, (200, 160, 130), 40))
+        draw.rectangle([x - s // 6, y - 3 * s // 4, x + s // 6, y - s // 4], fill=_jitter(rng, (60, 60, 120), 60))
+        draw.line([(x, y - s // 4), (x, y)], fill=(30, 30, 50), width=max(1, s // 8))
+
+
+def generate_scene(seed: int, roadwork: bool | None = None, size: int = 224) -> Scene:
+    """One scene; `roadwork=None` picks the label from the seed (50/50, as validators do)."""
+    rng = random.Random(seed)
+    if roadwork is None:
+        roadwork = rng.random() < 0.5
+    image = Image.new("RGB", (size, size))
+    draw = ImageDraw.Draw(image)
+    horizon = _background(rng, draw, size, size)
+    for _ in range(rng.randint(0, 4)):
+        _draw_distractor(rng, draw, size, size, horizon)
+    boxes = []
+    if roadwork:
+        kinds = rng.sample(ROADWORK_KINDS, rng.randint(1, 3))
+        for kind in kinds:
+            for _ in range(rng.randint(1, 4) if kind == "cone" else 1):
+                boxes.append((kind, _draw_roadwork(rng, draw, kind, size, size, horizon)))
+    if rng.random() < 0.3:
+        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
+    return Scene(image=image, roadwork=roadwork, boxes=boxes)

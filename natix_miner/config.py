@@ -1,0 +1,193 @@
+"""Command-line flags, validated once at start into `MinerSettings`.
+
+The flags are those SN72 operators already use (the reference start_miner.sh), bittensor's own
+wallet/subtensor/axon/logging flags, and ours. Every problem found is reported at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bittensor as bt
+from bittensor.utils import is_valid_ss58_address
+
+from cascade.config import ConfigError, CascadeConfig, list_presets, load_config
+
+DEFAULT_PRESET = "cpu-default"
+LOCAL_VALIDATOR_STAKE = 10_000.0
+
+
+def parse_bool(text: str) -> bool:
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neurons/miner.py",
+        description="NATIX StreetVision (SN72) miner: answers validators with P(roadwork).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--netuid", type=int, default=72, help="subnet to mine on: 72 mainnet, 323 testnet")
+    parser.add_argument("--model_url", type=str, default="", help="Hugging Face repo of your model (SN72 requires it)")
+    parser.add_argument(
+        "--config",
+        type=str,
+        default=None,
+        help=f"cascade preset ({', '.join(list_presets())}) or a YAML file; default {DEFAULT_PRESET}",
+    )
+    neuron = parser.add_argument_group("neuron (reference miner flags)")
+    neuron.add_argument(
+        "--neuron.image_detector_device",
+        type=str,
+        default=None,
+        help="device for every tier (cpu, cuda, cuda:N); default: as the cascade config says",
+    )
+    neuron.add_argument(
+        "--neuron.image_detector_config",
+        type=str,
+        default=None,
+        help="accepted for start-script compatibility: a .yaml path here is used as --config",
+    )
+    neuron.add_argument(
+        "--neuron.image_detector",
+        type=str,
+        default=None,
+        help="accepted for start-script compatibility; the cascade config chooses the models",
+    )
+    guard = parser.add_argument_group("blacklist")
+    guard.add_argument(
+        "--blacklist.force_validator_permit",
+        type=parse_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        help="refuse hotkeys without a validator permit ('false' to allow any registered hotkey)",
+    )
+    guard.add_argument("--blacklist.min_stake", type=float, default=0.0, help="refuse callers with less stake (TAO)")
+    guard.add_argument("--blacklist.rate_limit", type=float, default=5.0, help="sustained requests/s allowed per hotkey")
+    guard.add_argument("--blacklist.rate_burst", type=int, default=20, help="requests a hotkey may send at once")
+    guard.add_argument(
+        "--neuron.sync_interval", type=float, default=120.0, help="seconds between metagraph refreshes"
+    )
+    local = parser.add_argument_group("local mode (no chain needed)")
+    local.add_argument(
+        "--local",
+        action="store_true",
+        help="run against an in-process chain where this hotkey is registered; creates a missing wallet",
+    )
+    local.add_argument(
+        "--local.validator_hotkey",
+        action="append",
+        default=[],
+        metavar="SS58",
+        help="register this hotkey as a validator with stake and permit (repeatable)",
+    )
+    local.add_argument("--local.ready_file", type=Path, default=None, help="write {hotkey,ip,port,uid,netuid} here once the axon answers")
+    bt.Wallet.add_args(parser)
+    bt.Subtensor.add_args(parser)
+    bt.Axon.add_args(parser)
+    bt.logging.add_args(parser)
+    return parser
+
+
+@dataclass
+class MinerSettings:
+    netuid: int
+    model_url: str
+    cascade: CascadeConfig
+    wallet_name: str
+    wallet_hotkey: str
+    wallet_path: str
+    network: str  # what bt.Subtensor is given: a network name or a ws(s):// endpoint
+    axon_ip: str
+    axon_port: int
+    axon_external_ip: str | None
+    axon_external_port: int | None
+    axon_max_workers: int
+    force_validator_permit: bool
+    min_stake: float
+    rate_limit: float
+    rate_burst: int
+    sync_interval_s: float
+    local: bool
+    local_validator_hotkeys: list[str] = field(default_factory=list)
+    ready_file: Path | None = None
+    log_level: str = "info"
+
+
+def _network(args: argparse.Namespace) -> str:
+    """As bittensor does: an explicit endpoint wins, else the network name."""
+    endpoint = getattr(args, "subtensor.chain_endpoint")
+    network = getattr(args, "subtensor.network")
+    explicit_endpoint = endpoint and endpoint != bt.DEFAULTS.subtensor.chain_endpoint
+    return endpoint if explicit_endpoint else network
+
+
+def settings_from_args(args: argparse.Namespace) -> MinerSettings:
+    """Validate everything; raise ConfigError listing every problem with its fix."""
+    get = lambda name: getattr(args, name)  # noqa: E731 - dotted dests need getattr
+    problems: list[str] = []
+    if not 0 <= args.netuid <= 65535:
+        problems.append(f"--netuid {args.netuid} is not a subnet id (0..65535)")
+    port = get("axon.port")
+    if not 1 <= port <= 65535:
+        problems.append(f"--axon.port {port} must be within 1..65535")
+    if get("blacklist.rate_limit") <= 0 or get("blacklist.rate_burst") < 1:
+        problems.append("--blacklist.rate_limit must be > 0 and --blacklist.rate_burst >= 1")
+    if get("neuron.sync_interval") < 1:
+        problems.append("--neuron.sync_interval must be at least 1 second")
+    hotkeys = get("local.validator_hotkey")
+    for hotkey in hotkeys:
+        if not is_valid_ss58_address(hotkey):
+            problems.append(f"--local.validator_hotkey {hotkey!r} is not an SS58 address")
+    if hotkeys and not args.local:
+        problems.append("--local.validator_hotkey only makes sense with --local")
+    if args.model_url and "/" not in args.model_url:
+        problems.append(f"--model_url {args.model_url!r} should name a Hugging Face repo, like user/model")
+
+    config_name = args.config
+    detector_config = get("neuron.image_detector_config")
+    if config_name is None and detector_config and str(detector_config).endswith((".yaml", ".yml")) and Path(detector_config).is_file():
+        config_name = detector_config
+    elif detector_config not in (None, "", "None"):
+        bt.logging.warning(f"--neuron.image_detector_config {detector_config} ignored: the cascade comes from --config")
+    cascade = None
+    try:
+        device = get("neuron.image_detector_device")
+        cascade = load_config(config_name or DEFAULT_PRESET, device if device not in (None, "", "None", "auto") else None)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise ConfigError("\n".join(f"  - {p}" for p in problems))
+
+    level = "trace" if get("logging.trace") else "debug" if get("logging.debug") else "info"
+    return MinerSettings(
+        netuid=args.netuid,
+        model_url=args.model_url,
+        cascade=cascade,
+        wallet_name=get("wallet.name"),
+        wallet_hotkey=get("wallet.hotkey"),
+        wallet_path=get("wallet.path"),
+        network=_network(args),
+        axon_ip=get("axon.ip"),
+        axon_port=port,
+        axon_external_ip=get("axon.external_ip"),
+        axon_external_port=get("axon.external_port"),
+        axon_max_workers=get("axon.max_workers"),
+        force_validator_permit=get("blacklist.force_validator_permit"),
+        min_stake=get("blacklist.min_stake"),
+        rate_limit=get("blacklist.rate_limit"),
+        rate_burst=get("blacklist.rate_burst"),
+        sync_interval_s=get("neuron.sync_interval"),
+        local=args.local,
+        local_validator_hotkeys=list(hotkeys),
+        ready_file=get("local.ready_file"),
+        log_level=level,
+    )

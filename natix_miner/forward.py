@@ -1,0 +1,90 @@
+"""Answer one validator request: decode, score off the event loop, always reply in time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import bittensor as bt
+
+from cascade.engine import Cascade, CascadeResult
+from cascade.image import ImageLimits, ImageRejected, decode_base64_image
+
+from .protocol import ExtendedImageSynapse, ImageSynapse
+
+
+@dataclass(frozen=True)
+class Answer:
+    prediction: float
+    explanation: str
+    outcome: str  # "ok", "deadline", "error", or "rejected:<reason>"
+    settled_by: str
+    latency_ms: float
+
+
+class ForwardHandler:
+    def __init__(
+        self,
+        cascade: Cascade,
+        limits: ImageLimits,
+        deadline_s: float,
+        fallback_probability: float,
+        workers: int,
+        model_url: str = "",
+    ):
+        self.cascade = cascade
+        self.limits = limits
+        self.deadline_s = deadline_s
+        self.fallback = fallback_probability
+        self.model_url = model_url
+        # The cascade's own threads: requests wait here, never on the event loop.
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cascade")
+        self.outcomes: Counter[str] = Counter()
+
+    def _score(self, payload: str) -> CascadeResult:
+        return self.cascade.predict(decode_base64_image(payload, self.limits))
+
+    async def answer(self, payload: str) -> Answer:
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        try:
+            result = await asyncio.wait_for(
+                loop.run_in_executor(self.executor, self._score, payload), timeout=self.deadline_s
+            )
+            prediction = min(1.0, max(0.0, float(result.probability)))
+            if prediction != prediction:  # NaN from a broken model must not reach the validator
+                raise ValueError("cascade returned NaN")
+            outcome, explanation, settled_by = "ok", result.explanation, result.settled_by
+        except ImageRejected as exc:
+            bt.logging.warning(f"image rejected: {exc}")
+            prediction, explanation, outcome, settled_by = self.fallback, "", f"rejected:{exc.reason}", "-"
+        except asyncio.TimeoutError:
+            bt.logging.warning(f"cascade missed the {self.deadline_s:.1f}s deadline; answering {self.fallback}")
+            prediction, explanation, outcome, settled_by = self.fallback, "", "deadline", "-"
+        except Exception as exc:
+            bt.logging.error(f"cascade failed ({type(exc).__name__}: {exc}); answering {self.fallback}")
+            prediction, explanation, outcome, settled_by = self.fallback, "", "error", "-"
+        self.outcomes[outcome] += 1
+        return Answer(prediction, explanation, outcome, settled_by, (time.perf_counter() - started) * 1000.0)
+
+    async def forward(self, synapse: ImageSynapse) -> ImageSynapse:
+        answer = await self.answer(synapse.image)
+        synapse.prediction = answer.prediction
+        if answer.outcome.startswith("rejected"):
+            synapse.image = ""  # do not echo garbage back
+        if isinstance(synapse, ExtendedImageSynapse):
+            synapse.model_url = self.model_url
+            synapse.explanation = answer.explanation if answer.prediction > 0.5 else ""
+        caller = synapse.dendrite.hotkey if synapse.dendrite is not None else "?"
+        label = f" label={synapse.testnet_label}" if synapse.testnet_label != -1 else ""
+        bt.logging.info(
+            f"{synapse.__class__.__name__} from {caller}: prediction={answer.prediction:.3f} "
+            f"outcome={answer.outcome} tier={answer.settled_by} {answer.latency_ms:.0f}ms{label}"
+        )
+        return synapse
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,85 @@
+"""Who may ask, and in what order: runs on the request headers, before any image work."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import bittensor as bt
+
+from .chain import ChainSnapshot
+
+
+@dataclass(frozen=True)
+class GuardPolicy:
+    force_validator_permit: bool = True
+    min_stake: float = 0.0
+    rate_per_s: float = 5.0  # sustained requests per second per hotkey
+    burst: int = 20  # requests a hotkey may send at once
+
+
+class _TokenBucket:
+    __slots__ = ("tokens", "updated")
+
+    def __init__(self, tokens: float, now: float):
+        self.tokens = tokens
+        self.updated = now
+
+
+class Guard:
+    """Blacklist and priority from the latest chain snapshot (swapped in by the sync loop)."""
+
+    def __init__(self, policy: GuardPolicy, snapshot: ChainSnapshot, clock=time.monotonic):
+        self.policy = policy
+        self.snapshot = snapshot
+        self._clock = clock
+        self._buckets: dict[str, _TokenBucket] = {}
+        self._lock = threading.Lock()
+        self.refusals: Counter[str] = Counter()
+
+    def update(self, snapshot: ChainSnapshot) -> None:
+        self.snapshot = snapshot
+        with self._lock:  # forget hotkeys that left the subnet: the table stays bounded by its size
+            for hotkey in [h for h in self._buckets if h not in snapshot.by_hotkey]:
+                del self._buckets[hotkey]
+
+    def check(self, synapse: bt.Synapse) -> tuple[bool, str]:
+        """(refused, reason). Cheap: dictionary lookups on the header fields only."""
+        hotkey = synapse.dendrite.hotkey if synapse.dendrite is not None else None
+        if not hotkey:
+            return self._refuse("missing_hotkey", "request carries no hotkey")
+        neuron = self.snapshot.by_hotkey.get(hotkey)
+        if neuron is None:
+            return self._refuse("unregistered", f"hotkey {hotkey} is not registered on netuid {self.snapshot.netuid}")
+        if self.policy.force_validator_permit and not neuron.validator_permit:
+            return self._refuse("no_validator_permit", f"hotkey {hotkey} (uid {neuron.uid}) has no validator permit")
+        if neuron.stake < self.policy.min_stake:
+            return self._refuse("low_stake", f"hotkey {hotkey} stake {neuron.stake:.1f} < {self.policy.min_stake:.1f}")
+        if not self._take_token(hotkey):
+            return self._refuse("rate_limited", f"hotkey {hotkey} exceeds {self.policy.rate_per_s:g} requests/s")
+        return False, "allowed"
+
+    def priority(self, synapse: bt.Synapse) -> float:
+        hotkey = synapse.dendrite.hotkey if synapse.dendrite is not None else None
+        neuron = self.snapshot.by_hotkey.get(hotkey or "")
+        return neuron.stake if neuron is not None else 0.0
+
+    def _refuse(self, reason: str, detail: str) -> tuple[bool, str]:
+        self.refusals[reason] += 1
+        bt.logging.debug(f"refused: {detail}")
+        return True, detail
+
+    def _take_token(self, hotkey: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            bucket = self._buckets.get(hotkey)
+            if bucket is None:
+                bucket = self._buckets[hotkey] = _TokenBucket(float(self.policy.burst), now)
+            bucket.tokens = min(float(self.policy.burst), bucket.tokens + (now - bucket.updated) * self.policy.rate_per_s)
+            bucket.updated = now
+            if bucket.tokens < 1.0:
+                return False
+            bucket.tokens -= 1.0
+            return True

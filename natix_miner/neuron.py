@@ -1,0 +1,259 @@
+"""The miner neuron: wallet -> chain -> cascade -> axon, then keep the chain view fresh until told to stop."""
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import typing
+from pathlib import Path
+
+import bittensor as bt
+
+from cascade.config import ConfigError, build_cascade
+from cascade.scenes import generate_scene
+
+from .chain import Chain, connect_real_chain
+from .config import LOCAL_VALIDATOR_STAKE, MinerSettings, build_parser, settings_from_args
+from .errors import SetupError
+from .forward import ForwardHandler
+from .guard import Guard, GuardPolicy
+from .http_limits import BodySizeLimit
+from .local_chain import LocalChain
+from .protocol import ExtendedImageSynapse, ImageSynapse
+from .wallet import load_wallet
+
+# Headroom for the JSON and header fields around the base64 image.
+BODY_OVERHEAD_BYTES = 64 * 1024
+
+
+def routes_for(synapse_class, handler: ForwardHandler, guard: Guard):
+    """Functions whose signatures `bt.Axon.attach` accepts for `synapse_class`.
+
+    attach compares signatures exactly (parameter name `synapse`, annotation the class itself,
+    `typing.Tuple[bool, str]`), which is why this module avoids `from __future__ import annotations`.
+    """
+
+    async def forward(synapse: synapse_class) -> synapse_class:
+        return await handler.forward(synapse)
+
+    async def blacklist(synapse: synapse_class) -> typing.Tuple[bool, str]:
+        return guard.check(synapse)
+
+    async def priority(synapse: synapse_class) -> float:
+        return guard.priority(synapse)
+
+    return forward, blacklist, priority
+
+
+class Miner:
+    def __init__(self, settings: MinerSettings):
+        self.settings = settings
+        self.stop_event = threading.Event()
+        self.axon: bt.Axon | None = None
+        self.handler: ForwardHandler | None = None
+
+    # --- start-up -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        s = self.settings
+        self.wallet = load_wallet(s.wallet_name, s.wallet_hotkey, s.wallet_path, create_missing=s.local)
+        self.hotkey = self.wallet.hotkey.ss58_address
+        self.chain = self._connect_chain()
+        self.uid = self._require_registration()
+        self.guard = Guard(
+            GuardPolicy(s.force_validator_permit, s.min_stake, s.rate_limit, s.rate_burst),
+            self.chain.snapshot(s.netuid),
+        )
+        self.handler = self._load_cascade()
+        self._require_free_port()
+        self.axon = self._build_axon()
+        self.axon.serve(netuid=s.netuid, subtensor=self.chain)
+        self.axon.start()
+        self._wait_until_answering()
+        bt.logging.info(
+            f"miner uid {self.uid} ({self.hotkey}) serving netuid {s.netuid} on {self.axon.external_ip}:"
+            f"{self.axon.external_port} via {self.chain.network}"
+        )
+        if s.ready_file is not None:
+            self._write_ready_file(s.ready_file)
+
+    def _connect_chain(self) -> Chain:
+        s = self.settings
+        if not s.local:
+            return connect_real_chain(s.network)
+        chain = LocalChain(s.netuid)
+        chain.register(self.hotkey, self.wallet.coldkeypub.ss58_address)
+        for hotkey in s.local_validator_hotkeys:
+            chain.register(hotkey, hotkey, stake=LOCAL_VALIDATOR_STAKE, validator_permit=True)
+        bt.logging.info(
+            f"local mode: in-process chain, netuid {s.netuid}, miner + {len(s.local_validator_hotkeys)} validator(s)"
+        )
+        return chain
+
+    def _require_registration(self) -> int:
+        s = self.settings
+        if not self.chain.subnet_exists(s.netuid):
+            raise SetupError(f"netuid {s.netuid} does not exist on {self.chain.network}: check --netuid (72 mainnet, 323 testnet)")
+        uid = self.chain.uid_for_hotkey(s.netuid, self.hotkey)
+        if uid is None:
+            raise SetupError(
+                f"hotkey {self.hotkey} is not registered on netuid {s.netuid}: run `btcli subnets register "
+                f"--netuid {s.netuid} --wallet.name {s.wallet_name} --wallet.hotkey {s.wallet_hotkey}`"
+            )
+        return uid
+
+    def _load_cascade(self) -> ForwardHandler:
+        config = self.settings.cascade
+        try:
+            cascade = build_cascade(config)
+        except Exception as exc:
+            raise SetupError(f"cannot load the cascade from {config.source}: {type(exc).__name__}: {exc}") from None
+        for line in cascade.describe():
+            bt.logging.info(f"tier {line}")
+        started = time.perf_counter()
+        cascade.predict(generate_scene(0).image)  # warm-up: the first forward pays for allocation
+        bt.logging.info(f"cascade warm in {(time.perf_counter() - started) * 1000:.0f} ms")
+        return ForwardHandler(
+            cascade,
+            config.image.limits(),
+            deadline_s=config.deadline_s,
+            fallback_probability=config.fallback_probability,
+            workers=config.workers,
+            model_url=self.settings.model_url,
+        )
+
+    def _require_free_port(self) -> None:
+        host = self.settings.axon_ip.strip("[]") or "0.0.0.0"
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                probe.bind((host, self.settings.axon_port))
+            except OSError as exc:
+                raise SetupError(
+                    f"cannot listen on {self.settings.axon_ip}:{self.settings.axon_port} ({exc.strerror}): "
+                    "another process holds the port; choose another with --axon.port"
+                ) from None
+
+    def _build_axon(self) -> bt.Axon:
+        s = self.settings
+        external_ip = s.axon_external_ip
+        if external_ip is None and s.local:
+            external_ip = "127.0.0.1"
+        try:
+            axon = bt.Axon(
+                wallet=self.wallet,
+                ip=s.axon_ip,
+                port=s.axon_port,
+                external_ip=external_ip,
+                external_port=s.axon_external_port,
+                max_workers=s.axon_max_workers,
+            )
+        except Exception as exc:
+            raise SetupError(
+                f"cannot create the axon ({type(exc).__name__}: {exc}); if the external IP lookup failed, "
+                "pass --axon.external_ip YOUR_PUBLIC_IP"
+            ) from None
+        axon.app.add_middleware(
+            BodySizeLimit, max_bytes=s.cascade.image.max_payload_bytes + BODY_OVERHEAD_BYTES
+        )
+        for synapse_class in (ImageSynapse, ExtendedImageSynapse):
+            forward, blacklist, priority = routes_for(synapse_class, self.handler, self.guard)
+            axon.attach(forward_fn=forward, blacklist_fn=blacklist, priority_fn=priority)
+        return axon
+
+    def _local_address(self) -> tuple[str, int]:
+        host = self.settings.axon_ip.strip("[]")
+        return ("127.0.0.1" if host in ("", "0.0.0.0", "::") else host), self.settings.axon_port
+
+    def _wait_until_answering(self, timeout_s: float = 30.0) -> None:
+        """Wait until the HTTP server accepts connections (a probe request would log a bogus error)."""
+        address, deadline = self._local_address(), time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.axon.started:
+                break
+            try:
+                socket.create_connection(address, timeout=1.0).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise SetupError(
+            f"the axon is not accepting connections on {address[0]}:{address[1]}: is port "
+            f"{self.settings.axon_port} taken? choose another with --axon.port"
+        )
+
+    def _write_ready_file(self, path: Path) -> None:
+        info = {
+            "hotkey": self.hotkey,
+            "ip": self.axon.external_ip,
+            "port": self.axon.external_port,
+            "uid": self.uid,
+            "netuid": self.settings.netuid,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(path.suffix + ".tmp")
+        temporary.write_text(json.dumps(info))
+        os.replace(temporary, path)  # readers never see a half-written file
+
+    # --- running --------------------------------------------------------------------------------
+
+    def run_until_stopped(self) -> None:
+        while not self.stop_event.wait(self.settings.sync_interval_s):
+            self.sync()
+
+    def sync(self) -> None:
+        """Refresh the guard's view of the subnet; say loudly if this hotkey lost its slot."""
+        s = self.settings
+        try:
+            snapshot = self.chain.snapshot(s.netuid)
+        except Exception as exc:
+            bt.logging.warning(f"metagraph sync failed, keeping the previous view: {exc}")
+            return
+        self.guard.update(snapshot)
+        me = snapshot.by_hotkey.get(self.hotkey)
+        if me is None:
+            bt.logging.error(f"hotkey {self.hotkey} is no longer registered on netuid {s.netuid}: re-register to keep mining")
+            return
+        if me.uid != self.uid:
+            bt.logging.warning(f"uid changed {self.uid} -> {me.uid}")
+            self.uid = me.uid
+        bt.logging.info(
+            f"block {snapshot.block} | uid {me.uid} | stake {me.stake:.2f} | incentive {me.incentive:.5f} | "
+            f"emission {me.emission:.5f} | answers {dict(self.handler.outcomes)} | refused {dict(self.guard.refusals)}"
+        )
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.axon is not None:
+            self.axon.stop()
+        if self.handler is not None:
+            self.handler.shutdown()
+
+
+def configure_logging(level: str) -> None:
+    {"trace": bt.logging.set_trace, "debug": bt.logging.set_debug}.get(level, bt.logging.set_info)()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+    except ConfigError as exc:
+        print(f"natix-miner: invalid configuration:\n{exc}", flush=True)
+        return 2
+    configure_logging(settings.log_level)
+    miner = Miner(settings)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: miner.stop_event.set())
+    try:
+        miner.start()
+        miner.run_until_stopped()
+    except SetupError as exc:
+        print(f"natix-miner: {exc}", flush=True)
+        return 1
+    finally:
+        miner.stop()
+    bt.logging.info("miner stopped")
+    return 0

@@ -1,0 +1,11 @@
+"""Entry point: `python neurons/miner.py --netuid 72 ...` (see README for the flags)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a clone without installing
+
+from natix_miner.neuron import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
