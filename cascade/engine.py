@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -40,7 +41,10 @@ class Cascade:
             tier_ms[stage.tier.name] = (time.perf_counter() - started) * 1000.0
             if not stage.exit_below < output.probability < stage.exit_above:
                 break
-        probability = min(1.0, max(0.0, float(output.probability)))
+        probability = float(output.probability)
+        if not math.isfinite(probability):  # clamping would hide a broken model behind a valid answer
+            raise ValueError(f"tier {stage.tier.name} returned a non-finite probability {probability}")
+        probability = min(1.0, max(0.0, probability))
         explanation = output.evidence or _default_explanation(stage.tier.name, probability)
         return CascadeResult(probability, explanation, stage.tier.name, tier_ms)
 

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     guard.add_argument("--blacklist.min_stake", type=float, default=0.0, help="refuse callers with less stake (TAO)")
     guard.add_argument("--blacklist.rate_limit", type=float, default=5.0, help="sustained requests/s allowed per hotkey")
     guard.add_argument("--blacklist.rate_burst", type=int, default=20, help="requests a hotkey may send at once")
+    parser.add_argument(
+        "--neuron.chain_retries", type=int, default=3, help="retries (with backoff 2, 4, 8 s ...) before giving up on the chain"
+    )
     guard.add_argument(
         "--neuron.sync_interval", type=float, default=120.0, help="seconds between metagraph refreshes"
     )
@@ -116,6 +119,7 @@ class MinerSettings:
     rate_limit: float
     rate_burst: int
     sync_interval_s: float
+    chain_retries: int
     local: bool
     local_validator_hotkeys: list[str] = field(default_factory=list)
     ready_file: Path | None = None
@@ -141,6 +145,8 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         problems.append(f"--axon.port {port} must be within 1..65535")
     if get("blacklist.rate_limit") <= 0 or get("blacklist.rate_burst") < 1:
         problems.append("--blacklist.rate_limit must be > 0 and --blacklist.rate_burst >= 1")
+    if get("neuron.chain_retries") < 0:
+        problems.append("--neuron.chain_retries must be 0 or more")
     if get("neuron.sync_interval") < 1:
         problems.append("--neuron.sync_interval must be at least 1 second")
     hotkeys = get("local.validator_hotkey")
@@ -186,6 +192,7 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         rate_limit=get("blacklist.rate_limit"),
         rate_burst=get("blacklist.rate_burst"),
         sync_interval_s=get("neuron.sync_interval"),
+        chain_retries=get("neuron.chain_retries"),
         local=args.local,
         local_validator_hotkeys=list(hotkeys),
         ready_file=get("local.ready_file"),

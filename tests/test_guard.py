@@ -1,0 +1,80 @@
+import bittensor as bt
+
+from natix_miner.chain import ChainSnapshot, NeuronStanding
+from natix_miner.guard import Guard, GuardPolicy
+from natix_miner.protocol import ImageSynapse
+
+VALIDATOR, MINER, STRANGER = "5Validator", "5Miner", "5Stranger"
+
+
+def snapshot(*neurons):
+    return ChainSnapshot.build(72, 100, list(neurons))
+
+
+def neurons():
+    return (
+        NeuronStanding(0, VALIDATOR, "ck", stake=5000.0, validator_permit=True),
+        NeuronStanding(1, MINER, "ck", stake=10.0, validator_permit=False),
+    )
+
+
+def request_from(hotkey):
+    synapse = ImageSynapse()
+    synapse.dendrite = bt.TerminalInfo(hotkey=hotkey)
+    return synapse
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_refuses_unregistered_and_non_validators_allows_validators():
+    guard = Guard(GuardPolicy(), snapshot(*neurons()))
+    assert guard.check(request_from(VALIDATOR)) == (False, "allowed")
+    refused, reason = guard.check(request_from(STRANGER))
+    assert refused and "not registered" in reason
+    refused, reason = guard.check(request_from(MINER))
+    assert refused and "no validator permit" in reason
+    refused, _ = guard.check(request_from(None))
+    assert refused
+    assert guard.refusals == {"unregistered": 1, "no_validator_permit": 1, "missing_hotkey": 1}
+
+
+def test_permit_can_be_waived_but_registration_cannot():
+    guard = Guard(GuardPolicy(force_validator_permit=False), snapshot(*neurons()))
+    assert guard.check(request_from(MINER))[0] is False
+    assert guard.check(request_from(STRANGER))[0] is True
+
+
+def test_minimum_stake():
+    guard = Guard(GuardPolicy(force_validator_permit=False, min_stake=100.0), snapshot(*neurons()))
+    assert guard.check(request_from(VALIDATOR))[0] is False
+    refused, reason = guard.check(request_from(MINER))
+    assert refused and "stake" in reason
+
+
+def test_rate_limit_allows_a_burst_then_refills_at_the_rate():
+    clock = FakeClock()
+    guard = Guard(GuardPolicy(rate_per_s=2.0, burst=3), snapshot(*neurons()), clock=clock)
+    assert [guard.check(request_from(VALIDATOR))[0] for _ in range(4)] == [False, False, False, True]
+    clock.now += 0.5  # one token back at 2/s
+    assert guard.check(request_from(VALIDATOR))[0] is False
+    assert guard.check(request_from(VALIDATOR))[0] is True
+    assert guard.refusals["rate_limited"] == 2
+
+
+def test_priority_follows_stake():
+    guard = Guard(GuardPolicy(), snapshot(*neurons()))
+    assert guard.priority(request_from(VALIDATOR)) > guard.priority(request_from(MINER)) > guard.priority(request_from(STRANGER))
+
+
+def test_update_swaps_the_view_and_forgets_departed_hotkeys():
+    guard = Guard(GuardPolicy(), snapshot(*neurons()))
+    guard.check(request_from(VALIDATOR))
+    guard.update(snapshot(NeuronStanding(0, "5Other", "ck", 1.0, True)))
+    assert guard.check(request_from(VALIDATOR))[0] is True
+    assert VALIDATOR not in guard._buckets

@@ -1,0 +1,60 @@
+import pytest
+from PIL import Image
+
+from cascade.image import ImageLimits, ImageRejected, decode_base64_image
+from tests.payloads import b64, gif_bytes, jpeg_bytes, png_bomb, truncated_jpeg
+
+LIMITS = ImageLimits(max_payload_bytes=1_000_000, max_pixels=4096 * 4096)
+
+
+def test_decodes_a_jpeg_to_rgb():
+    image = decode_base64_image(b64(jpeg_bytes(seed=1)), LIMITS)
+    assert image.mode == "RGB" and image.size == (224, 224)
+
+
+def test_decodes_png_with_alpha_to_rgb():
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGBA", (40, 30), (10, 20, 30, 128)).save(buffer, format="PNG")
+    image = decode_base64_image(b64(buffer.getvalue()), LIMITS)
+    assert image.mode == "RGB" and image.size == (40, 30)
+
+
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        ("", "empty"),
+        ("not base64 at all !!!", "bad_base64"),
+        (b64(b"GIF89a but not really an image"), "not_an_image"),
+        (b64(gif_bytes()), "not_an_image"),  # a real GIF, but not an allowed format
+        (b64(truncated_jpeg()), "corrupt_image"),
+        (b64(png_bomb()), "too_many_pixels"),
+    ],
+)
+def test_rejects_hostile_payloads_with_a_reason(payload, reason):
+    with pytest.raises(ImageRejected) as caught:
+        decode_base64_image(payload, LIMITS)
+    assert caught.value.reason == reason
+
+
+def test_rejects_oversized_payload_before_decoding():
+    with pytest.raises(ImageRejected) as caught:
+        decode_base64_image("A" * (LIMITS.max_payload_bytes + 1), LIMITS)
+    assert caught.value.reason == "too_large"
+
+
+def test_pixel_limit_is_ours_not_pils():
+    # 2000x2000 is far below PIL's own bomb threshold but above a 1 Mpx limit.
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (2000, 2000)).save(buffer, format="PNG")
+    with pytest.raises(ImageRejected) as caught:
+        decode_base64_image(b64(buffer.getvalue()), ImageLimits(max_pixels=1_000_000))
+    assert caught.value.reason == "too_many_pixels"
+
+
+def test_large_jpeg_is_decoded_at_reduced_scale():
+    image = decode_base64_image(b64(jpeg_bytes(seed=2, size=2048)), LIMITS)
+    assert max(image.size) < 2048 and min(image.size) >= 512

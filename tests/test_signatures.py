@@ -1,0 +1,67 @@
+import bittensor as bt
+import bittensor.utils.networking as networking
+import pytest
+
+from natix_miner.protocol import ImageSynapse
+from natix_miner.signatures import SignatureVerifier
+
+MINER = bt.Keypair.create_from_uri("//Miner")
+VALIDATOR = bt.Keypair.create_from_uri("//Alice")
+
+
+@pytest.fixture(scope="module")
+def dendrite():
+    original = networking.get_external_ip
+    networking.get_external_ip = lambda: "127.0.0.1"
+    try:
+        yield bt.Dendrite(wallet=VALIDATOR)
+    finally:
+        networking.get_external_ip = original
+
+
+def signed_headers(dendrite, image="abc", receiver=MINER):
+    axon = bt.AxonInfo(version=1, ip="127.0.0.1", port=1, ip_type=4, hotkey=receiver.ss58_address, coldkey=receiver.ss58_address)
+    return dendrite.preprocess_synapse_for_request(axon, ImageSynapse(image=image), timeout=9.0).to_headers()
+
+
+def signed(dendrite, image="abc", receiver=MINER):
+    return ImageSynapse.from_headers(signed_headers(dendrite, image, receiver))  # as the axon rebuilds it
+
+
+def test_concurrent_requests_may_arrive_out_of_order(dendrite):
+    verifier = SignatureVerifier(MINER.ss58_address)
+    first, second = signed(dendrite), signed(dendrite)
+    assert second.dendrite.nonce > first.dendrite.nonce
+    verifier.verify(second)
+    verifier.verify(first)  # bittensor's default verify answers 401 here
+
+
+def test_a_replayed_request_is_refused(dendrite):
+    verifier = SignatureVerifier(MINER.ss58_address)
+    request = signed(dendrite)
+    verifier.verify(request)
+    with pytest.raises(ValueError, match="replayed"):
+        verifier.verify(request)
+
+
+def test_tampered_or_misaddressed_requests_are_refused(dendrite):
+    verifier = SignatureVerifier(MINER.ss58_address)
+    headers = signed_headers(dendrite)
+    headers["bt_header_dendrite_nonce"] = str(int(headers["bt_header_dendrite_nonce"]) + 1)
+    with pytest.raises(ValueError, match="signature"):
+        verifier.verify(ImageSynapse.from_headers(headers))
+    with pytest.raises(ValueError, match="signature"):
+        verifier.verify(signed(dendrite, receiver=bt.Keypair.create_from_uri("//Other")))
+
+
+def test_stale_nonces_are_refused_and_forgotten(dendrite):
+    now = [0]
+    request = signed(dendrite)
+    now[0] = request.dendrite.nonce
+    verifier = SignatureVerifier(MINER.ss58_address, clock_ns=lambda: now[0])
+    verifier.verify(request)
+    now[0] += 14_000_000_000  # past the 4 s allowance + 9 s timeout
+    with pytest.raises(ValueError, match="old"):
+        verifier.verify(request)
+    verifier.forget_idle()
+    assert verifier._seen == {}
