@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Install the miner (first run only) and start it. Extra arguments are passed to neurons/miner.py.
+#
+#   ./run_miner.sh                  no miner.env: LOCAL MODE, an in-process chain, nothing to register
+#   cp miner.env.example miner.env  then edit it: testnet or mainnet with your wallet
+#   pm2 start ecosystem.config.js   the same, kept alive by pm2
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/setup_venv.sh
+
+if [ -f miner.env ]; then
+  set -a; source miner.env; set +a
+fi
+
+args=(--axon.port "${MINER_AXON_PORT:-8091}" --config "${CASCADE_CONFIG:-cpu-default}")
+[ -n "${MODEL_URL:-}" ] && args+=(--model_url "$MODEL_URL")
+[ -n "${IMAGE_DETECTOR_DEVICE:-}" ] && args+=(--neuron.image_detector_device "$IMAGE_DETECTOR_DEVICE")
+[ -n "${BLACKLIST_FORCE_VALIDATOR_PERMIT:-}" ] && args+=(--blacklist.force_validator_permit "$BLACKLIST_FORCE_VALIDATOR_PERMIT")
+
+if [ -f miner.env ] && [ "${LOCAL:-false}" != "true" ]; then
+  args+=(
+    --netuid "${NETUID:?set NETUID in miner.env: 72 mainnet, 323 testnet}"
+    --subtensor.network "${SUBTENSOR_NETWORK:-finney}"
+    --wallet.name "${WALLET_NAME:?set WALLET_NAME in miner.env}"
+    --wallet.hotkey "${WALLET_HOTKEY:?set WALLET_HOTKEY in miner.env}"
+  )
+  [ -n "${SUBTENSOR_CHAIN_ENDPOINT:-}" ] && args+=(--subtensor.chain_endpoint "$SUBTENSOR_CHAIN_ENDPOINT")
+  [ -n "${WALLET_PATH:-}" ] && args+=(--wallet.path "$WALLET_PATH")
+else
+  # Local mode: throwaway keys in ./local-wallets, loopback only, and the well-known dev key //Alice
+  # registered as a validator so `python -m natix_miner.client --ready-file local-wallets/ready.json` can ask.
+  echo "run_miner.sh: no miner.env, starting in LOCAL MODE (in-process chain, nothing on the real network)"
+  args+=(
+    --local --netuid "${NETUID:-72}" --axon.ip 127.0.0.1
+    --wallet.path "$PWD/local-wallets"
+    --local.validator_hotkey 5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY
+    --local.ready_file "$PWD/local-wallets/ready.json"
+  )
+fi
+
+# exec: pm2's stop signal reaches the miner itself, which shuts down cleanly.
+exec .venv/bin/python neurons/miner.py "${args[@]}" "$@"
