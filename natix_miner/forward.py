@@ -16,6 +16,11 @@ from cascade.image import ImageLimits, ImageRejected, decode_base64_image
 from .protocol import ExtendedImageSynapse, ImageSynapse
 
 
+# Time kept back from the caller's own timeout for the HTTP stack and the network on both ends.
+CLIENT_MARGIN_S = 1.5
+MIN_BUDGET_S = 0.2
+
+
 @dataclass(frozen=True)
 class Answer:
     prediction: float
@@ -47,12 +52,19 @@ class ForwardHandler:
     def _score(self, payload: str) -> CascadeResult:
         return self.cascade.predict(decode_base64_image(payload, self.limits))
 
-    async def answer(self, payload: str) -> Answer:
+    def budget_s(self, client_timeout_s: float | None) -> float:
+        """The configured deadline, shortened when the caller will not wait that long."""
+        if not client_timeout_s or client_timeout_s <= 0:
+            return self.deadline_s
+        return max(MIN_BUDGET_S, min(self.deadline_s, client_timeout_s - CLIENT_MARGIN_S))
+
+    async def answer(self, payload: str, budget_s: float | None = None) -> Answer:
         started = time.perf_counter()
+        budget_s = self.deadline_s if budget_s is None else budget_s
         loop = asyncio.get_running_loop()
         try:
             result = await asyncio.wait_for(
-                loop.run_in_executor(self.executor, self._score, payload), timeout=self.deadline_s
+                loop.run_in_executor(self.executor, self._score, payload), timeout=budget_s
             )
             prediction = result.probability  # finite and within [0, 1]: the cascade guarantees it
             outcome, explanation, settled_by = "ok", result.explanation, result.settled_by
@@ -60,7 +72,7 @@ class ForwardHandler:
             bt.logging.warning(f"image rejected: {exc}")
             prediction, explanation, outcome, settled_by = self.fallback, "", f"rejected:{exc.reason}", "-"
         except asyncio.TimeoutError:
-            bt.logging.warning(f"cascade missed the {self.deadline_s:.1f}s deadline; answering {self.fallback}")
+            bt.logging.warning(f"cascade missed the {budget_s:.1f}s deadline; answering {self.fallback}")
             prediction, explanation, outcome, settled_by = self.fallback, "", "deadline", "-"
         except Exception as exc:
             bt.logging.error(f"cascade failed ({type(exc).__name__}: {exc}); answering {self.fallback}")
@@ -69,7 +81,7 @@ class ForwardHandler:
         return Answer(prediction, explanation, outcome, settled_by, (time.perf_counter() - started) * 1000.0)
 
     async def forward(self, synapse: ImageSynapse) -> ImageSynapse:
-        answer = await self.answer(synapse.image)
+        answer = await self.answer(synapse.image, self.budget_s(synapse.timeout))
         synapse.prediction = answer.prediction
         if answer.outcome.startswith("rejected"):
             synapse.image = ""  # do not echo garbage back

@@ -72,6 +72,8 @@ class Miner:
         )
         self.handler = self._load_cascade()
         self.verifier = SignatureVerifier(self.hotkey)
+        if not s.local and not s.model_url:
+            bt.logging.warning("no --model_url: SN72 validators expect the Hugging Face repo of your model")
         self._require_free_port()
         self.axon = self._build_axon()
         self.axon.serve(netuid=s.netuid, subtensor=self.chain)

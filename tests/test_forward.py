@@ -107,3 +107,21 @@ def test_concurrent_requests_do_not_block_the_event_loop():
     answers, ticks = run(burst())
     assert all(a.prediction == pytest.approx(0.9) for a in answers)
     assert ticks >= 10  # the loop kept running while the tiers worked in threads
+
+
+def test_budget_follows_the_callers_timeout():
+    h = handler(ScriptedTier(0.9), deadline_s=6.5)
+    assert h.budget_s(9.0) == 6.5  # validators wait 9 s: the configured deadline fits
+    assert h.budget_s(3.0) == pytest.approx(1.5)  # a caller in a hurry gets an answer it will still read
+    assert h.budget_s(None) == 6.5 and h.budget_s(0.5) == pytest.approx(0.2)
+
+
+def test_a_short_client_timeout_shortens_the_deadline():
+    tier = ScriptedTier(0.9, delay_s=30)
+    h = handler(tier, deadline_s=6.5)
+    synapse = request()
+    synapse.timeout = 2.0
+    started = time.perf_counter()
+    answered = run(h.forward(synapse))
+    tier.release.set()
+    assert answered.prediction == 0.5 and time.perf_counter() - started < 1.5
