@@ -1,5 +1,6 @@
 """The miner neuron: wallet -> chain -> cascade -> axon, then keep the chain view fresh until told to stop."""
 
+import contextlib
 import json
 import os
 import signal
@@ -62,21 +63,21 @@ class Miner:
 
     def start(self) -> None:
         s = self.settings
+        self._require_free_port()  # cheapest check first: fail before anything slow
         self.wallet = load_wallet(s.wallet_name, s.wallet_hotkey, s.wallet_path, create_missing=s.local)
         self.hotkey = self.wallet.hotkey.ss58_address
         self.chain = self._connect_chain()
-        self.uid = self._require_registration()
-        self.guard = Guard(
-            GuardPolicy(s.force_validator_permit, s.min_stake, s.rate_limit, s.rate_burst),
-            self.chain.snapshot(s.netuid),
-        )
-        self.handler = self._load_cascade()
+        with self._explain_chain_errors("checking registration"):
+            self.uid = self._require_registration()
+            snapshot = self.chain.snapshot(s.netuid)
+        self.guard = Guard(GuardPolicy(s.force_validator_permit, s.min_stake, s.rate_limit, s.rate_burst), snapshot)
         self.verifier = SignatureVerifier(self.hotkey)
+        self.handler = self._load_cascade()
         if not s.local and not s.model_url:
             bt.logging.warning("no --model_url: SN72 validators expect the Hugging Face repo of your model")
-        self._require_free_port()
         self.axon = self._build_axon()
-        self.axon.serve(netuid=s.netuid, subtensor=self.chain)
+        with self._explain_chain_errors("publishing the axon"):
+            self.axon.serve(netuid=s.netuid, subtensor=self.chain)
         self.axon.start()
         self._wait_until_answering()
         bt.logging.info(
@@ -85,6 +86,18 @@ class Miner:
         )
         if s.ready_file is not None:
             self._write_ready_file(s.ready_file)
+
+    @contextlib.contextmanager
+    def _explain_chain_errors(self, doing: str):
+        try:
+            yield
+        except SetupError:
+            raise
+        except Exception as exc:  # RPC and websocket failures after connecting
+            raise SetupError(
+                f"the chain at {self.chain.network} failed while {doing} ({type(exc).__name__}: {exc}); "
+                "check the endpoint and try again"
+            ) from None
 
     def _connect_chain(self) -> Chain:
         s = self.settings

@@ -64,3 +64,14 @@ def test_unregistered_hotkey_in_real_mode_names_the_register_command(wallet_path
     assert "is not registered on netuid 72" in str(caught.value)
     assert "btcli subnets register --netuid 72" in str(caught.value)
     assert miner.axon is None  # nothing was served
+
+
+def test_chain_failing_after_connect_is_explained(wallet_path, monkeypatch):
+    class FlakyChain(LocalChain):
+        def uid_for_hotkey(self, netuid, hotkey):
+            raise ConnectionError("websocket closed")
+
+    monkeypatch.setattr(neuron, "connect_real_chain", lambda network, attempts: FlakyChain(netuid=72))
+    settings = settings_from_args(build_parser().parse_args(["--wallet.path", wallet_path, "--axon.port", str(free_port())]))
+    with pytest.raises(SetupError, match="failed while checking registration .*websocket closed"):
+        neuron.Miner(settings).start()
