@@ -54,16 +54,16 @@ def _background(rng: random.Random, draw: ImageDraw.ImageDraw, w: int, h: int) -
     return horizon
 
 
-def _place(rng: random.Random, w: int, h: int, horizon: int, base: int) -> tuple[int, int, int]:
+def _place(rng: random.Random, w: int, h: int, horizon: int, base: int, scale: float = 1.0) -> tuple[int, int, int]:
     """A ground position and a size that grows towards the camera."""
     y = rng.randint(horizon + 5, h - 5)
     depth = (y - horizon) / max(1, h - horizon)
-    size = max(4, int(base * (0.3 + depth)))
+    size = max(4, int(base * scale * (0.3 + depth)))
     return rng.randint(0, w - 1), y, size
 
 
-def _draw_roadwork(rng, draw, kind, w, h, horizon) -> tuple[int, int, int, int]:
-    x, y, s = _place(rng, w, h, horizon, rng.randint(18, 40))
+def _draw_roadwork(rng, draw, kind, w, h, horizon, scale=1.0) -> tuple[int, int, int, int]:
+    x, y, s = _place(rng, w, h, horizon, rng.randint(18, 40), scale)
     orange = _jitter(rng, rng.choice(ORANGE), 15)
     if kind == "cone":
         draw.polygon([(x, y - s), (x - s // 3, y), (x + s // 3, y)], fill=orange)
@@ -109,9 +109,9 @@ def _draw_roadwork(rng, draw, kind, w, h, horizon) -> tuple[int, int, int, int]:
     return (x - 2, y - mh - s // 2, x + mw + s + s // 3, y)
 
 
-def _draw_distractor(rng, draw, w, h, horizon) -> None:
+def _draw_distractor(rng, draw, w, h, horizon, scale=1.0) -> None:
     kind = rng.choice(["car", "orange_car", "traffic_light", "shop_sign", "tree", "person"])
-    x, y, s = _place(rng, w, h, horizon, rng.randint(20, 45))
+    x, y, s = _place(rng, w, h, horizon, rng.randint(20, 45), scale)
     if kind in ("car", "orange_car"):
         color = _jitter(rng, rng.choice(ORANGE), 20) if kind == "orange_car" else _jitter(rng, rng.choice([(30, 60, 160), (200, 200, 200), (20, 20, 20), (160, 20, 20)]), 20)
         draw.rectangle([x, y - s // 2, x + int(s * 1.6), y - s // 8], fill=color)
@@ -126,8 +126,8 @@ def _draw_distractor(rng, draw, w, h, horizon) -> None:
             cy = y - 2 * s + s // 8 + i * s // 5
             draw.ellipse([x - s // 10, cy, x + s // 10, cy + s // 6], fill=c if i == lit else (70, 70, 70))
     elif kind == "shop_sign":
-        sx, sy = rng.randint(0, w - 20), rng.randint(max(0, horizon - 50), horizon)
-        draw.rectangle([sx, sy, sx + rng.randint(15, 50), sy + rng.randint(6, 14)], fill=_jitter(rng, rng.choice(ORANGE + [(200, 30, 30), (30, 120, 200)]), 20))
+        sx, sy = rng.randint(0, w - 20), rng.randint(max(0, horizon - int(50 * scale)), horizon)
+        draw.rectangle([sx, sy, sx + int(rng.randint(15, 50) * scale), sy + int(rng.randint(6, 14) * scale)], fill=_jitter(rng, rng.choice(ORANGE + [(200, 30, 30), (30, 120, 200)]), 20))
     elif kind == "tree":
         draw.line([(x, y), (x, y - s)], fill=(90, 60, 30), width=max(2, s // 8))
         draw.ellipse([x - s // 2, y - 2 * s, x + s // 2, y - s // 2], fill=_jitter(rng, (40, 120, 50), 30))
@@ -137,22 +137,25 @@ def _draw_distractor(rng, draw, w, h, horizon) -> None:
         draw.line([(x, y - s // 4), (x, y)], fill=(30, 30, 50), width=max(1, s // 8))
 
 
-def generate_scene(seed: int, roadwork: bool | None = None, size: int = 224) -> Scene:
-    """One scene; `roadwork=None` picks the label from the seed (50/50, as validators do)."""
+def generate_scene(seed: int, roadwork: bool | None = None, size: int | tuple[int, int] = 224) -> Scene:
+    """One scene of `size` (side, or (width, height)); `roadwork=None` picks the label from the
+    seed (50/50, as validators do)."""
     rng = random.Random(seed)
     if roadwork is None:
         roadwork = rng.random() < 0.5
-    image = Image.new("RGB", (size, size))
+    width, height = (size, size) if isinstance(size, int) else size
+    image = Image.new("RGB", (width, height))
     draw = ImageDraw.Draw(image)
-    horizon = _background(rng, draw, size, size)
+    horizon = _background(rng, draw, width, height)
+    scale = min(width, height) / 224  # object sizes were tuned at 224 px
     for _ in range(rng.randint(0, 4)):
-        _draw_distractor(rng, draw, size, size, horizon)
+        _draw_distractor(rng, draw, width, height, horizon, scale)
     boxes = []
     if roadwork:
         kinds = rng.sample(ROADWORK_KINDS, rng.randint(1, 3))
         for kind in kinds:
             for _ in range(rng.randint(1, 4) if kind == "cone" else 1):
-                boxes.append((kind, _draw_roadwork(rng, draw, kind, size, size, horizon)))
+                boxes.append((kind, _draw_roadwork(rng, draw, kind, width, height, horizon, scale)))
     if rng.random() < 0.3:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
     return Scene(image=image, roadwork=roadwork, boxes=boxes)

@@ -76,7 +76,9 @@ def save_classifier(model: RoadworkClassifier, manifest: ClassifierManifest, fol
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, folder / HEAD_FILE)
     if manifest.backbone == "file":
-        save_file({k: v.contiguous() for k, v in model.backbone.state_dict().items()}, folder / BACKBONE_FILE)
+        # float16 on disk halves the file; load_state_dict casts back to the model's float32.
+        weights = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.backbone.state_dict().items()}
+        save_file(weights, folder / BACKBONE_FILE)
     (folder / MANIFEST).write_text(yaml.safe_dump(manifest.model_dump(mode="json"), sort_keys=False))
 
 
