@@ -110,3 +110,13 @@ def test_sigterm_stops_the_miner_cleanly(tmp_path):
     process = MinerProcess(tmp_path)
     assert process.stop() == 0
     assert "miner stopped" in process.log() and "Traceback" not in process.log()
+
+
+def test_eval_over_the_wire_equals_eval_in_process(miner):
+    from natix_miner.evaluate import build_cases, predict_in_process
+
+    cases = build_cases(6, seed=5)
+    jobs = [{"synapse": "ImageSynapse", "image": b64(c.jpeg)} for c in cases]
+    over_wire = [r["prediction"] for r in miner.query(jobs, VALIDATOR)["results"]]
+    in_process = [p for p, _ in predict_in_process(cases, "cpu-default")]
+    assert over_wire == pytest.approx(in_process, abs=1e-6)

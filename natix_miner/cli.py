@@ -1,0 +1,48 @@
+"""`natix-miner`: one command for the operator's tools.
+
+  natix-miner run ...     the miner itself (same flags as `python neurons/miner.py`)
+  natix-miner train ...   fine-tune the roadwork classifier (resumable)
+  natix-miner eval ...    replay validator challenges and their scoring against a cascade or a miner
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "run":  # the miner parses its own (bittensor-shaped) flags
+        from .neuron import main as run_miner
+
+        return run_miner(argv[1:])
+    parser = argparse.ArgumentParser(prog="natix-miner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,eval}")
+    commands.add_parser("run", help="start the miner (see `natix-miner run --help`)")
+    train = commands.add_parser("train", help="fine-tune the roadwork classifier", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    from cascade import training
+
+    training.add_arguments(train)
+    evaluate = commands.add_parser("eval", help="score a cascade or a running miner as validators would", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    from . import evaluate as evaluation
+
+    evaluation.add_arguments(evaluate)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            folder = training.train(training.config_from_args(args))
+            print(f"model ready: {folder} (point a tier's `model:` at it)")
+        elif args.command == "eval":
+            evaluation.run_eval(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"natix-miner {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"natix-miner {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Predict what validators will score: replay their challenge pipeline against a cascade preset
+in-process, or against a running miner over a real dendrite, and score it with their formula."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cascade.challenge import LEVELS, make_challenge
+from cascade.scenes import generate_scene
+from cascade.training import HELDOUT_SCENE_SEED, SCENE_SIZE, LabelledFolder
+
+from .scoring import ValidatorScore, matthews
+
+
+@dataclass
+class Case:
+    jpeg: bytes
+    label: int
+    level: int
+
+
+@dataclass
+class Report:
+    count: int
+    accuracy: float
+    mcc: float
+    accuracy_by_level: dict[int, float]
+    count_by_level: dict[int, int]
+    latency_p50_ms: float
+    latency_p99_ms: float
+    mean_reward: float
+    final_reward: float
+    unanswered: int
+
+    def table(self) -> str:
+        lines = [
+            f"challenges {self.count}   accuracy {self.accuracy:.3f}   MCC {self.mcc:.3f}   unanswered {self.unanswered}",
+            "level  count  accuracy",
+            *(f"{lvl:>5}  {self.count_by_level[lvl]:>5}  {acc:8.3f}" for lvl, acc in sorted(self.accuracy_by_level.items())),
+            f"latency p50 {self.latency_p50_ms:.0f} ms   p99 {self.latency_p99_ms:.0f} ms",
+            f"validator reward (0.5*MCC100 + 0.5*acc10)^3: mean {self.mean_reward:.3f}, last {self.final_reward:.3f}",
+        ]
+        return "\n".join(lines)
+
+
+def build_cases(count: int, seed: int, data: str = "scenes") -> list[Case]:
+    """Labels 50/50 and levels 0-3 at p = 0.25, as the validator draws them."""
+    rng = np.random.default_rng([seed, 7])
+    folder = None if data == "scenes" else LabelledFolder(Path(data), heldout_fraction=1.0, heldout=True)
+    cases = []
+    for i in range(count):
+        label = int(rng.random() < 0.5)
+        if folder is None:
+            image = generate_scene(HELDOUT_SCENE_SEED + seed * 1_000_003 + i, roadwork=bool(label), size=SCENE_SIZE).image
+        else:
+            image, drawn = folder.sample(rng)
+            label = int(drawn)
+        challenge = make_challenge(image, rng)
+        cases.append(Case(challenge.jpeg, label, challenge.level))
+    return cases
+
+
+def predict_in_process(cases: list[Case], preset: str) -> list[tuple[float, float]]:
+    from cascade.config import build_cascade, load_config
+    from cascade.image import decode_base64_image
+
+    config = load_config(preset)
+    cascade = build_cascade(config)
+    results = []
+    for case in cases:  # the same decode path as the miner's forward
+        started = time.perf_counter()
+        image = decode_base64_image(base64.b64encode(case.jpeg).decode(), config.image.limits())
+        results.append((cascade.predict(image).probability, time.perf_counter() - started))
+    return results
+
+
+def predict_over_dendrite(cases: list[Case], ready_file: Path, signer_uri: str, concurrency: int) -> list[tuple[float, float]]:
+    from .client import run
+
+    ready = json.loads(ready_file.read_text())
+    job = {
+        "axon": {"ip": ready["ip"], "port": ready["port"], "hotkey": ready["hotkey"]},
+        "signer": {"uri": signer_uri},
+        "requests": [{"synapse": "ImageSynapse", "image": base64.b64encode(c.jpeg).decode()} for c in cases],
+        "concurrency": concurrency,
+    }
+    reply = asyncio.run(run(job))
+    return [(r["prediction"] if r["status_code"] == 200 else -1.0, r["wall_s"]) for r in reply["results"]]
+
+
+def score(cases: list[Case], predictions: list[tuple[float, float]]) -> Report:
+    labels = np.array([c.label for c in cases])
+    answered = np.array([p != -1 for p, _ in predictions])
+    decided = np.round(np.array([p for p, _ in predictions]))  # -1 stays -1: never equal to a label
+    correct = decided == labels
+    by_level = {lvl: [i for i, c in enumerate(cases) if c.level == lvl] for lvl in LEVELS}
+    validator = ValidatorScore()
+    rewards = [validator.record(p, int(y)) for (p, _), y in zip(predictions, labels)]
+    latencies = sorted(t * 1000 for _, t in predictions)
+    return Report(
+        count=len(cases),
+        accuracy=float(correct.mean()),
+        mcc=matthews(labels[answered], decided[answered]),
+        accuracy_by_level={lvl: float(correct[idx].mean()) for lvl, idx in by_level.items() if idx},
+        count_by_level={lvl: len(idx) for lvl, idx in by_level.items()},
+        latency_p50_ms=statistics.median(latencies),
+        latency_p99_ms=latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))],
+        mean_reward=float(np.mean(rewards)),
+        final_reward=rewards[-1],
+        unanswered=int((~answered).sum()),
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--config", default="cpu-default", help="cascade preset or YAML to run in-process")
+    target.add_argument("--ready-file", type=Path, help="query a running miner (its --local.ready_file) over a dendrite")
+    parser.add_argument("--signer-uri", default="//Alice", help="validator key for --ready-file (local mode registers it)")
+    parser.add_argument("--concurrency", type=int, default=1, help="requests in flight with --ready-file")
+    parser.add_argument("--count", type=int, default=400, help="challenges")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", default="scenes", help="'scenes' (held-out procedural seeds) or a folder with roadwork/ and none/")
+    parser.add_argument("--json", type=Path, help="also write the report here")
+
+
+def run_eval(args: argparse.Namespace) -> Report:
+    started = time.perf_counter()
+    cases = build_cases(args.count, args.seed, args.data)
+    print(f"built {len(cases)} challenges in {time.perf_counter() - started:.0f}s; predicting ...", flush=True)
+    if args.ready_file:
+        predictions = predict_over_dendrite(cases, args.ready_file, args.signer_uri, args.concurrency)
+    else:
+        predictions = predict_in_process(cases, args.config)
+    report = score(cases, predictions)
+    print(report.table())
+    if args.json:
+        args.json.write_text(json.dumps(asdict(report), indent=2))
+    return report

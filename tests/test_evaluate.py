@@ -1,0 +1,35 @@
+import numpy as np
+
+from cascade.scenes import generate_scene
+from natix_miner.evaluate import build_cases, predict_in_process, score
+from natix_miner.scoring import ValidatorScore
+
+
+def test_cases_are_balanced_cover_every_level_and_repeat_by_seed():
+    cases = build_cases(80, seed=3)
+    labels = [c.label for c in cases]
+    assert 25 <= sum(labels) <= 55
+    assert {c.level for c in cases} == {0, 1, 2, 3}
+    assert [c.jpeg for c in build_cases(5, seed=3)] == [c.jpeg for c in cases[:5]]
+    assert cases[0].jpeg[:2] == b"\xff\xd8"  # what validators send: JPEG
+
+
+def test_cases_from_an_operator_folder(tmp_path):
+    for label, folder in ((True, "roadwork"), (False, "none")):
+        (tmp_path / folder).mkdir()
+        for i in range(3):
+            generate_scene(i, roadwork=label, size=(320, 240)).image.save(tmp_path / folder / f"{i}.png")
+    cases = build_cases(12, seed=0, data=str(tmp_path))
+    assert {c.label for c in cases} == {0, 1}
+
+
+def test_report_counts_levels_and_replays_the_reward():
+    cases = build_cases(40, seed=1)
+    predictions = predict_in_process(cases, "cpu-default")
+    report = score(cases, predictions)
+    assert sum(report.count_by_level.values()) == 40 and report.unanswered == 0
+    replay = ValidatorScore()
+    rewards = [replay.record(p, c.label) for (p, _), c in zip(predictions, cases)]
+    assert report.mean_reward == np.mean(rewards) and report.final_reward == rewards[-1]
+    decided = [int(round(p)) for p, _ in predictions]
+    assert report.accuracy == np.mean([d == c.label for d, c in zip(decided, cases)])
