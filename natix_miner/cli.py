@@ -3,12 +3,15 @@
   natix-miner run ...     the miner itself (same flags as `python neurons/miner.py`)
   natix-miner train ...   fine-tune the roadwork classifier (resumable)
   natix-miner eval ...    replay validator challenges and their scoring against a cascade or a miner
+  natix-miner model-card  write the model_card.json SN72 requires, for your hotkey
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from .errors import SetupError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_miner(argv[1:])
     parser = argparse.ArgumentParser(prog="natix-miner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,eval}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,eval,model-card}")
     commands.add_parser("run", help="start the miner (see `natix-miner run --help`)")
     train = commands.add_parser("train", help="fine-tune the roadwork classifier", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     from cascade import training
@@ -28,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     from . import evaluate as evaluation
 
     evaluation.add_arguments(evaluate)
+    card = commands.add_parser("model-card", help="write model_card.json for your hotkey", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    from . import model_card
+
+    model_card.add_arguments(card)
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -35,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"model ready: {folder} (point a tier's `model:` at it)")
         elif args.command == "eval":
             evaluation.run_eval(args)
-    except (FileNotFoundError, ValueError) as exc:
+        elif args.command == "model-card":
+            model_card.run_model_card(args)
+    except (FileNotFoundError, ValueError, SetupError) as exc:
         print(f"natix-miner {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
