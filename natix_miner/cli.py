@@ -3,6 +3,7 @@
   natix-miner run ...     the miner itself (same flags as `python neurons/miner.py`)
   natix-miner train ...   fine-tune the roadwork classifier (resumable)
   natix-miner eval ...    replay validator challenges and their scoring against a cascade or a miner
+  natix-miner calibrate   put a classifier's decision threshold on 0.5 (validators round there)
   natix-miner model-card  write the model_card.json SN72 requires, for your hotkey
 """
 
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_miner(argv[1:])
     parser = argparse.ArgumentParser(prog="natix-miner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,eval,model-card}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,eval,calibrate,model-card}")
     commands.add_parser("run", help="start the miner (see `natix-miner run --help`)")
     train = commands.add_parser("train", help="fine-tune the roadwork classifier", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     from cascade import training
@@ -31,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     from . import evaluate as evaluation
 
     evaluation.add_arguments(evaluate)
+    calibration = commands.add_parser("calibrate", help="fit threshold and temperature of a classifier folder", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    from . import calibrate
+
+    calibrate.add_arguments(calibration)
     card = commands.add_parser("model-card", help="write model_card.json for your hotkey", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     from . import model_card
 
@@ -42,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"model ready: {folder} (point a tier's `model:` at it)")
         elif args.command == "eval":
             evaluation.run_eval(args)
+        elif args.command == "calibrate":
+            calibrate.run_calibrate(args)
         elif args.command == "model-card":
             model_card.run_model_card(args)
     except (FileNotFoundError, ValueError, SetupError) as exc:

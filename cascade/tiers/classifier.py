@@ -41,6 +41,8 @@ class ClassifierManifest(BaseModel):
     description: str = ""
     trained_on: str = ""
     metrics: dict[str, float] = {}
+    # Written by `natix-miner calibrate`: P = sigmoid((logit - threshold) / temperature).
+    calibration: dict[str, float] | None = None
 
 
 class RoadworkClassifier(torch.nn.Module):
@@ -104,11 +106,18 @@ class ClassifierTier(Tier):
         # interleaved CPU forwards only thrash the caches.
         self._lock = threading.Lock()
 
-    def predict(self, images: Sequence[Image.Image]) -> list[TierOutput]:
+    def logits(self, images: Sequence[Image.Image]) -> list[float]:
+        """Raw head outputs, before calibration (what `calibrate` fits)."""
         pixels = preprocess(images, self.manifest).to(self.device)
         with self._lock, torch.inference_mode():
-            probabilities = torch.sigmoid(self.model(pixels).float()).cpu().tolist()
-        return [TierOutput(probability=p) for p in probabilities]
+            return self.model(pixels).float().cpu().tolist()
+
+    def predict(self, images: Sequence[Image.Image]) -> list[TierOutput]:
+        logits = torch.tensor(self.logits(images), dtype=torch.float64)
+        calibration = self.manifest.calibration
+        if calibration:
+            logits = (logits - calibration["threshold"]) / calibration["temperature"]
+        return [TierOutput(probability=p) for p in torch.sigmoid(logits).tolist()]
 
     def describe(self) -> str:
         m = self.manifest
