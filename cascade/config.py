@@ -9,7 +9,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .engine import Cascade, Stage
+from .batching import BatchingTier
+from .engine import Cascade, CircuitBreaker, Stage
 from .image import DEFAULT_FORMATS, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -42,6 +43,11 @@ class TierSection(_Strict):
     device: str = "cpu"
     exit_below: float = Field(0.0, ge=0.0, le=1.0)
     exit_above: float = Field(1.0, ge=0.0, le=1.0)
+    weight: float = Field(1.0, gt=0.0)  # in the log-odds fusion of the tiers that answered
+    max_batch: int = Field(8, ge=1, le=256)  # concurrent images coalesced into one call
+    max_wait_ms: float = Field(5.0, ge=0.0, le=1000.0)  # how long the first image waits for company
+    breaker_failures: int = Field(3, ge=1)  # consecutive errors that take the tier out ...
+    breaker_cooldown_s: float = Field(30.0, gt=0.0)  # ... for this long
 
     @model_validator(mode="after")
     def _exit_band(self):
@@ -52,10 +58,11 @@ class TierSection(_Strict):
 
 class CascadeConfig(_Strict):
     deadline_s: float = Field(6.5, gt=0.0, lt=VALIDATOR_TIMEOUT_S)
-    workers: int = Field(2, ge=1, le=64)
+    workers: int = Field(8, ge=1, le=256)  # images in flight; concurrent ones are batched per tier
     # Answered when the cascade fails or misses the deadline. 0.5 rounds to 0 (no roadwork) at the
     # validator; a valid guess scores better than -1, which earns 0 for the request.
     fallback_probability: float = Field(0.5, ge=0.0, le=1.0)
+    cache_size: int = Field(4096, ge=0)  # answers remembered by image content hash; 0 turns it off
     image: ImageSection = ImageSection()
     tiers: list[TierSection] = Field(min_length=1)
 
@@ -118,9 +125,12 @@ def load_config(name_or_path: str, device_override: str | None = None) -> Cascad
 def build_cascade(config: CascadeConfig) -> Cascade:
     from .tiers.classifier import ClassifierTier  # torch import deferred until a cascade is built
 
-    stages = []
+    stages, breakers = [], []
     for tier in config.tiers:
         if tier.kind == "classifier":
             built = ClassifierTier(config.model_folder(tier), name=tier.name, device=tier.device)
-        stages.append(Stage(built, tier.exit_below, tier.exit_above))
-    return Cascade(stages)
+        if tier.max_batch > 1:
+            built = BatchingTier(built, tier.max_batch, tier.max_wait_ms)
+        stages.append(Stage(built, tier.exit_below, tier.exit_above, tier.weight))
+        breakers.append(CircuitBreaker(tier.breaker_failures, tier.breaker_cooldown_s))
+    return Cascade(stages, breakers, cache_size=config.cache_size, workers=config.workers)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import bittensor as bt
 
-from cascade.engine import Cascade, CascadeResult
-from cascade.image import ImageLimits, ImageRejected, decode_base64_image
+from cascade.engine import Cascade, CascadeResult, NoAnswer
+from cascade.image import ImageLimits, ImageRejected
 
 from .protocol import ExtendedImageSynapse, ImageSynapse
 
@@ -19,6 +19,7 @@ from .protocol import ExtendedImageSynapse, ImageSynapse
 # Time kept back from the caller's own timeout for the HTTP stack and the network on both ends.
 CLIENT_MARGIN_S = 1.5
 MIN_BUDGET_S = 0.2
+CASCADE_SHARE = 0.9  # of the budget the cascade may spend before answering with what it has
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,8 @@ class ForwardHandler:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cascade")
         self.outcomes: Counter[str] = Counter()
 
-    def _score(self, payload: str) -> CascadeResult:
-        return self.cascade.predict(decode_base64_image(payload, self.limits))
+    def _score(self, payload: str, deadline: float) -> CascadeResult:
+        return self.cascade.predict_payload(payload, self.limits, deadline)
 
     def budget_s(self, client_timeout_s: float | None) -> float:
         """The configured deadline, shortened when the caller will not wait that long."""
@@ -62,15 +63,22 @@ class ForwardHandler:
         started = time.perf_counter()
         budget_s = self.deadline_s if budget_s is None else budget_s
         loop = asyncio.get_running_loop()
+        # The cascade stops itself a little early and answers with what it has; the outer timeout
+        # is the backstop for time lost before it starts (a queue of requests, a slow decode).
+        cascade_deadline = time.monotonic() + CASCADE_SHARE * budget_s
         try:
             result = await asyncio.wait_for(
-                loop.run_in_executor(self.executor, self._score, payload), timeout=budget_s
+                loop.run_in_executor(self.executor, self._score, payload, cascade_deadline), timeout=budget_s
             )
             prediction = result.probability  # finite and within [0, 1]: the cascade guarantees it
-            outcome, explanation, settled_by = "ok", result.explanation, result.settled_by
+            outcome, explanation = "ok", result.explanation
+            settled_by = "cache" if result.cached else result.settled_by
         except ImageRejected as exc:
             bt.logging.warning(f"image rejected: {exc}")
             prediction, explanation, outcome, settled_by = self.fallback, "", f"rejected:{exc.reason}", "-"
+        except NoAnswer as exc:
+            bt.logging.warning(f"no tier answered ({exc}); answering {self.fallback}")
+            prediction, explanation, outcome, settled_by = self.fallback, "", "no_answer", "-"
         except asyncio.TimeoutError:
             bt.logging.warning(f"cascade missed the {budget_s:.1f}s deadline; answering {self.fallback}")
             prediction, explanation, outcome, settled_by = self.fallback, "", "deadline", "-"
@@ -98,3 +106,4 @@ class ForwardHandler:
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.cascade.close()

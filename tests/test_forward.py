@@ -57,7 +57,8 @@ def test_extended_synapse_explains_positives_only():
 
 @pytest.mark.parametrize("raw, expected", [(1.7, 1.0), (-0.4, 0.0)])
 def test_out_of_range_is_clamped(raw, expected):
-    assert run(handler(ScriptedTier(raw)).forward(request())).prediction == expected
+    prediction = run(handler(ScriptedTier(raw)).forward(request())).prediction
+    assert 0.0 <= prediction <= 1.0 and prediction == pytest.approx(expected, abs=1e-5)
 
 
 def test_nan_and_exceptions_answer_the_fallback():
@@ -65,7 +66,7 @@ def test_nan_and_exceptions_answer_the_fallback():
     assert run(h.forward(request())).prediction == 0.4
     h2 = handler(ScriptedTier(error=RuntimeError("CUDA fell over")), fallback=0.4)
     assert run(h2.forward(request())).prediction == 0.4
-    assert h.outcomes["error"] == 1 and h2.outcomes["error"] == 1
+    assert h.outcomes["no_answer"] == 1 and h2.outcomes["no_answer"] == 1
 
 
 def test_bad_image_answers_the_fallback_and_drops_the_payload():
@@ -82,7 +83,7 @@ def test_a_stuck_tier_still_answers_by_the_deadline():
     answered = run(h.forward(request()))
     elapsed = time.perf_counter() - started
     tier.release.set()
-    assert answered.prediction == 0.5 and h.outcomes["deadline"] == 1
+    assert answered.prediction == 0.5 and h.outcomes["no_answer"] == 1  # the cascade gave up in time
     assert elapsed < 1.0
 
 
