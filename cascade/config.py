@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib.resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .batching import BatchingTier
 from .engine import Cascade, CircuitBreaker, Stage
+from .tiers.vlm import DEFAULT_PROMPT
 from .image import DEFAULT_FORMATS, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -38,8 +39,10 @@ class ImageSection(_Strict):
 
 class TierSection(_Strict):
     name: str
-    kind: Literal["classifier"]
-    model: str  # "builtin:NAME", or a folder, absolute or relative to the YAML file
+    kind: Literal["classifier", "vlm"]
+    # "builtin:NAME", or a folder, absolute or relative to the YAML file. For a VLM: the model
+    # folder (Hugging Face layout, or a compression/ export); sglang_http may do without one.
+    model: str | None = None
     device: str = "cpu"
     exit_below: float = Field(0.0, ge=0.0, le=1.0)
     exit_above: float = Field(1.0, ge=0.0, le=1.0)
@@ -48,11 +51,37 @@ class TierSection(_Strict):
     max_wait_ms: float = Field(5.0, ge=0.0, le=1000.0)  # how long the first image waits for company
     breaker_failures: int = Field(3, ge=1)  # consecutive errors that take the tier out ...
     breaker_cooldown_s: float = Field(30.0, gt=0.0)  # ... for this long
+    # VLM judges only
+    runtime: Literal["transformers", "sglang", "sglang_http", "tensorrt_llm"] | None = None
+    prompt: str = DEFAULT_PROMPT
+    prompt_template: str | None = None  # the chat-formatted prompt with {prompt}; default: the model's chat template
+    url: str | None = None  # sglang_http: the server or router, e.g. http://10.0.0.5:30000
+    server_args: dict[str, Any] = {}  # sglang: keyword arguments of sglang.Engine / ServerArgs
+    kv_cache_dtype: str = "auto"  # tensorrt_llm
+    top_logprobs: int = Field(20, ge=2, le=100)
+    timeout_s: float = Field(8.0, gt=0.0)  # sglang_http request timeout
 
     @model_validator(mode="after")
-    def _exit_band(self):
+    def _consistent(self):
         if self.exit_below > self.exit_above:
             raise ValueError(f"exit_below ({self.exit_below}) must not exceed exit_above ({self.exit_above})")
+        if self.kind == "classifier":
+            if self.runtime is not None:
+                raise ValueError("runtime applies to vlm tiers only")
+            if self.model is None:
+                raise ValueError("a classifier tier needs model")
+        else:
+            if self.runtime is None:
+                raise ValueError("a vlm tier needs runtime: transformers, sglang, sglang_http or tensorrt_llm")
+            if self.runtime == "sglang_http":
+                if not self.url:
+                    raise ValueError("runtime sglang_http needs url")
+                if self.model is None and self.prompt_template is None:
+                    raise ValueError("runtime sglang_http needs model (for its chat template) or prompt_template")
+            elif self.model is None:
+                raise ValueError(f"runtime {self.runtime} needs model")
+        if self.server_args and self.runtime != "sglang":
+            raise ValueError("server_args apply to runtime sglang only")
         return self
 
 
@@ -68,13 +97,15 @@ class CascadeConfig(_Strict):
 
     source: Path | None = Field(None, exclude=True)
 
-    def model_folder(self, tier: TierSection) -> Path:
+    def model_folder(self, tier: TierSection) -> Path | None:
+        if tier.model is None:
+            return None
         if tier.model.startswith(BUILTIN_PREFIX):
             name = tier.model[len(BUILTIN_PREFIX):]
             return Path(str(importlib.resources.files("cascade") / "builtin" / name))
         path = Path(tier.model).expanduser()
         if not path.is_absolute() and self.source is not None:
-            path = self.source.parent / path
+            path = (self.source.parent / path).resolve()
         return path
 
 
@@ -97,7 +128,7 @@ def resolve_config_path(name_or_path: str) -> Path:
     return preset
 
 
-def load_config(name_or_path: str, device_override: str | None = None) -> CascadeConfig:
+def load_config(name_or_path: str, device_override: str | None = None, check_models: bool = True) -> CascadeConfig:
     path = resolve_config_path(name_or_path)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
@@ -115,20 +146,51 @@ def load_config(name_or_path: str, device_override: str | None = None) -> Cascad
         )
         raise ConfigError(f"{path}: {problems}") from None
     config.source = path
-    for tier in config.tiers:
+    for tier in config.tiers if check_models else []:
         folder = config.model_folder(tier)
-        if not folder.is_dir():
+        if folder is not None and not folder.is_dir():
             raise ConfigError(f"{path}: tier {tier.name!r} model folder {folder} does not exist")
     return config
 
 
-def build_cascade(config: CascadeConfig) -> Cascade:
-    from .tiers.classifier import ClassifierTier  # torch import deferred until a cascade is built
+def sglang_server_args(config: CascadeConfig, tier: TierSection) -> dict[str, Any]:
+    """What the tier hands to sglang.Engine: its server_args, with model_path resolved."""
+    return {"model_path": str(config.model_folder(tier)), **tier.server_args}
 
+
+def build_tier(config: CascadeConfig, tier: TierSection):
+    """The tier as the config describes it; GPU runtimes import their engines only here."""
+    folder = config.model_folder(tier)
+    if tier.kind == "classifier":
+        from .tiers.classifier import ClassifierTier  # torch import deferred until a cascade is built
+
+        return ClassifierTier(folder, name=tier.name, device=tier.device)
+    from .tiers.vlm import VLMJudgeTier
+
+    if tier.runtime == "transformers":
+        from .runtimes.transformers_runtime import TransformersRuntime
+
+        runtime = TransformersRuntime(folder, tier.device, tier.prompt_template)
+    elif tier.runtime == "sglang":
+        from .runtimes.sglang_runtime import SGLangRuntime
+
+        runtime = SGLangRuntime(sglang_server_args(config, tier), tier.prompt_template, tier.top_logprobs)
+    elif tier.runtime == "sglang_http":
+        from .runtimes.prompting import prompt_pattern
+        from .runtimes.sglang_runtime import SGLangHTTPRuntime
+
+        runtime = SGLangHTTPRuntime(tier.url, prompt_pattern(folder, tier.prompt_template), tier.timeout_s, tier.top_logprobs)
+    else:
+        from .runtimes.tensorrt_llm_runtime import TensorRTLLMRuntime
+
+        runtime = TensorRTLLMRuntime(str(folder), tier.kv_cache_dtype, tier.prompt_template, tier.top_logprobs)
+    return VLMJudgeTier(runtime, tier.name, tier.prompt)
+
+
+def build_cascade(config: CascadeConfig) -> Cascade:
     stages, breakers = [], []
     for tier in config.tiers:
-        if tier.kind == "classifier":
-            built = ClassifierTier(config.model_folder(tier), name=tier.name, device=tier.device)
+        built = build_tier(config, tier)
         if tier.max_batch > 1:
             built = BatchingTier(built, tier.max_batch, tier.max_wait_ms)
         stages.append(Stage(built, tier.exit_below, tier.exit_above, tier.weight))

@@ -5,14 +5,24 @@
   natix-miner eval ...    replay validator challenges and their scoring against a cascade or a miner
   natix-miner calibrate   put a classifier's decision threshold on 0.5 (validators round there)
   natix-miner model-card  write the model_card.json SN72 requires, for your hotkey
+  natix-miner sglang-args print, as JSON, the arguments each SGLang tier of a preset hands to SGLang
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
+from cascade.config import ConfigError, load_config, sglang_server_args
+
 from .errors import SetupError
+
+
+def preset_sglang_args(config_name: str) -> dict[str, dict]:
+    """Tier name -> the keyword arguments its sglang.Engine gets (the models need not exist yet)."""
+    config = load_config(config_name, check_models=False)
+    return {t.name: sglang_server_args(config, t) for t in config.tiers if t.runtime == "sglang"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_miner(argv[1:])
     parser = argparse.ArgumentParser(prog="natix-miner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,eval,calibrate,model-card}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,eval,calibrate,model-card,sglang-args}")
     commands.add_parser("run", help="start the miner (see `natix-miner run --help`)")
     train = commands.add_parser("train", help="fine-tune the roadwork classifier", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     from cascade import training
@@ -40,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     from . import model_card
 
     model_card.add_arguments(card)
+    sglang_args = commands.add_parser("sglang-args", help="the SGLang arguments of a preset's VLM tiers, as JSON")
+    sglang_args.add_argument("--config", default="h100", help="cascade preset or YAML")
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -51,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             calibrate.run_calibrate(args)
         elif args.command == "model-card":
             model_card.run_model_card(args)
-    except (FileNotFoundError, ValueError, SetupError) as exc:
+        elif args.command == "sglang-args":
+            print(json.dumps(preset_sglang_args(args.config), indent=2))
+    except (FileNotFoundError, ValueError, SetupError, ConfigError) as exc:
         print(f"natix-miner {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

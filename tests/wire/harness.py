@@ -22,7 +22,7 @@ def client_python() -> str:
     """bittensor 9.12.2 (what validators pin) when its venv exists; run_tests.sh builds it."""
     if BT912_PYTHON.exists():
         return str(BT912_PYTHON)
-    if os.environ.get("NATIX_REQUIRE_BT912"):
+    if os.environ.get("NATIX_FULL_TEST_ENV"):
         pytest.fail(f"bittensor 9.12.2 client venv missing at {BT912_PYTHON}: run ./run_tests.sh")
     return sys.executable
 

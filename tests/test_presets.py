@@ -1,0 +1,70 @@
+import importlib.util
+import json
+import os
+
+import pytest
+
+from cascade.config import ConfigError, list_presets, load_config, sglang_server_args
+from natix_miner.cli import main
+
+GPU_PRESETS = ("h100", "blackwell")
+
+
+def test_every_preset_validates():
+    assert {"cpu-default", *GPU_PRESETS} <= set(list_presets())
+    for name in list_presets():
+        config = load_config(name, check_models=False)
+        assert config.deadline_s < 9.0 and config.tiers
+
+
+def test_hopper_gets_fp8_and_blackwell_nvfp4():
+    h100 = sglang_server_args(*_judge("h100"))
+    blackwell = sglang_server_args(*_judge("blackwell"))
+    assert (h100["quantization"], h100["kv_cache_dtype"]) == ("modelopt_fp8", "fp8_e4m3")
+    assert (blackwell["quantization"], blackwell["kv_cache_dtype"]) == ("modelopt_fp4", "nvfp4")
+
+
+def _judge(preset):
+    config = load_config(preset, check_models=False)
+    return config, next(t for t in config.tiers if t.runtime == "sglang")
+
+
+def test_gpu_presets_need_their_built_models():
+    with pytest.raises(ConfigError, match="model folder .*artifacts.* does not exist"):
+        load_config("h100")
+
+
+def test_sglang_args_command_prints_json(capsys):
+    assert main(["sglang-args", "--config", "blackwell"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["vlm-judge"]["model_path"].endswith("artifacts/qwen2.5-vl-7b-instruct-nvfp4")
+
+
+@pytest.mark.parametrize("preset", GPU_PRESETS)
+def test_sglang_accepts_every_presets_arguments(preset):
+    """Checked against SGLang's own ServerArgs (run_tests.sh installs sglang without its CUDA deps)."""
+    if importlib.util.find_spec("sglang") is None:
+        if os.environ.get("NATIX_FULL_TEST_ENV"):
+            pytest.fail("sglang missing: run ./run_tests.sh, which installs it")
+        pytest.skip("sglang not installed")
+    from sglang.srt.server_args import ServerArgs
+
+    config, tier = _judge(preset)
+    arguments = ServerArgs(**sglang_server_args(config, tier))
+    for key, value in tier.server_args.items():
+        assert getattr(arguments, key) == value
+
+
+@pytest.mark.parametrize("tier, problem", [
+    ({"name": "j", "kind": "vlm", "model": "x"}, "needs runtime"),
+    ({"name": "j", "kind": "vlm", "runtime": "sglang_http", "prompt_template": "{prompt}"}, "needs url"),
+    ({"name": "c", "kind": "classifier", "model": "x", "runtime": "sglang"}, "vlm tiers only"),
+    ({"name": "j", "kind": "vlm", "runtime": "transformers", "model": "x", "server_args": {"tp_size": 2}}, "runtime sglang only"),
+])
+def test_vlm_tier_mistakes_are_named(tmp_path, tier, problem):
+    import yaml
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"tiers": [tier]}))
+    with pytest.raises(ConfigError, match=problem):
+        load_config(str(path), check_models=False)
