@@ -39,7 +39,7 @@ class ImageSection(_Strict):
 
 class TierSection(_Strict):
     name: str
-    kind: Literal["classifier", "vlm"]
+    kind: Literal["classifier", "hf_classifier", "detector", "vlm"]
     # "builtin:NAME", or a folder, absolute or relative to the YAML file. For a VLM: the model
     # folder (Hugging Face layout, or a compression/ export); sglang_http may do without one.
     model: str | None = None
@@ -51,6 +51,13 @@ class TierSection(_Strict):
     max_wait_ms: float = Field(5.0, ge=0.0, le=1000.0)  # how long the first image waits for company
     breaker_failures: int = Field(3, ge=1)  # consecutive errors that take the tier out ...
     breaker_cooldown_s: float = Field(30.0, gt=0.0)  # ... for this long
+    positive_label: str = "Roadwork"  # hf_classifier: the label whose probability is P(roadwork)
+    # detector (ultralytics weights in `model`: a .pt file)
+    classes: dict[str, str] | None = None  # model class name -> roadwork category; default: all
+    min_confidence: float = Field(0.25, gt=0.0, lt=1.0)
+    floor: float = Field(0.1, ge=0.0, le=1.0)  # P(roadwork) when nothing is detected
+    ceiling: float = Field(0.97, ge=0.0, le=1.0)  # P(roadwork) approached as detections pile up
+    image_size: int = Field(224, ge=32, le=4096)
     # VLM judges only
     runtime: Literal["transformers", "sglang", "sglang_http", "tensorrt_llm"] | None = None
     prompt: str = DEFAULT_PROMPT
@@ -65,11 +72,11 @@ class TierSection(_Strict):
     def _consistent(self):
         if self.exit_below > self.exit_above:
             raise ValueError(f"exit_below ({self.exit_below}) must not exceed exit_above ({self.exit_above})")
-        if self.kind == "classifier":
+        if self.kind != "vlm":
             if self.runtime is not None:
                 raise ValueError("runtime applies to vlm tiers only")
             if self.model is None:
-                raise ValueError("a classifier tier needs model")
+                raise ValueError(f"a {self.kind} tier needs model")
         else:
             if self.runtime is None:
                 raise ValueError("a vlm tier needs runtime: transformers, sglang, sglang_http or tensorrt_llm")
@@ -80,6 +87,8 @@ class TierSection(_Strict):
                     raise ValueError("runtime sglang_http needs model (for its chat template) or prompt_template")
             elif self.model is None:
                 raise ValueError(f"runtime {self.runtime} needs model")
+        if self.floor >= self.ceiling:
+            raise ValueError(f"floor ({self.floor}) must be below ceiling ({self.ceiling})")
         if self.server_args and self.runtime != "sglang":
             raise ValueError("server_args apply to runtime sglang only")
         return self
@@ -148,8 +157,8 @@ def load_config(name_or_path: str, device_override: str | None = None, check_mod
     config.source = path
     for tier in config.tiers if check_models else []:
         folder = config.model_folder(tier)
-        if folder is not None and not folder.is_dir():
-            raise ConfigError(f"{path}: tier {tier.name!r} model folder {folder} does not exist")
+        if folder is not None and not folder.exists():
+            raise ConfigError(f"{path}: tier {tier.name!r} model {'file' if folder.suffix else 'folder'} {folder} does not exist")
     return config
 
 
@@ -165,6 +174,14 @@ def build_tier(config: CascadeConfig, tier: TierSection):
         from .tiers.classifier import ClassifierTier  # torch import deferred until a cascade is built
 
         return ClassifierTier(folder, name=tier.name, device=tier.device)
+    if tier.kind == "detector":
+        from .tiers.detector import DetectorTier
+
+        return DetectorTier(folder, tier.name, tier.device, tier.classes, tier.min_confidence, tier.floor, tier.ceiling, tier.image_size)
+    if tier.kind == "hf_classifier":
+        from .tiers.hf_classifier import HFClassifierTier
+
+        return HFClassifierTier(folder, tier.name, tier.device, tier.positive_label)
     from .tiers.vlm import VLMJudgeTier
 
     if tier.runtime == "transformers":

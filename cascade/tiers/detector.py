@@ -1,0 +1,90 @@
+"""An ultralytics YOLO detector as a tier: roadwork objects become evidence and a probability.
+
+Detections whose class is mapped to a roadwork category (cones, barriers, signs, machinery,
+workers ...) are combined by noisy-OR of their confidences, then squeezed into [floor, ceiling]:
+seeing nothing is not proof of no roadwork (a crop can cut it out), and one box is not certainty.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from ..tier import Tier, TierOutput
+
+
+def _side(x_centre: float, width: float) -> str:
+    third = x_centre / max(width, 1.0)
+    return "on the left" if third < 1 / 3 else "on the right" if third > 2 / 3 else "in the centre"
+
+
+def describe_detections(detections: list[tuple[str, float, float]]) -> str:
+    """(category, x centre, image width) per detection -> '2 cones on the left, 1 barrier in the centre'."""
+    counts = Counter((category, _side(x, width)) for category, x, width in detections)
+    parts = []
+    for (category, side), count in counts.most_common():
+        parts.append(f"{count} {category}{'s' if count > 1 and not category.endswith('s') else ''} {side}")
+    return ", ".join(parts)
+
+
+class DetectorTier(Tier):
+    def __init__(
+        self,
+        weights: Path,
+        name: str,
+        device: str = "cpu",
+        classes: dict[str, str] | None = None,
+        min_confidence: float = 0.25,
+        floor: float = 0.1,
+        ceiling: float = 0.97,
+        image_size: int = 224,
+    ):
+        try:
+            from ultralytics import YOLO
+        except ImportError as exc:
+            raise ImportError(f"the detector tier needs ultralytics ({exc}): pip install ultralytics") from None
+        self.name, self.device = name, device
+        self.model = YOLO(str(weights), task="detect")
+        names = self.model.names
+        # Class name in the model -> roadwork category in explanations; default: every class counts.
+        self.classes = classes or {str(n): str(n) for n in names.values()}
+        unknown = set(self.classes) - {str(n) for n in names.values()}
+        if unknown:
+            raise ValueError(f"{weights}: classes {sorted(unknown)} are not among the model's {sorted(map(str, names.values()))}")
+        self.min_confidence, self.floor, self.ceiling, self.image_size = min_confidence, floor, ceiling, image_size
+        self._lock = threading.Lock()
+
+    def roadwork_detections(self, images: Sequence[Image.Image]) -> list[list[tuple[str, float, float, float]]]:
+        """Per image: (category, confidence, x centre, image width) of each roadwork detection."""
+        with self._lock:
+            results = self.model.predict(
+                [image.convert("RGB") for image in images], imgsz=self.image_size, conf=self.min_confidence,
+                device=self.device, verbose=False,
+            )
+        per_image = []
+        for image, result in zip(images, results):
+            found = []
+            for cls, confidence, box in zip(result.boxes.cls.tolist(), result.boxes.conf.tolist(), result.boxes.xyxy.tolist()):
+                category = self.classes.get(str(result.names[int(cls)]))
+                if category is not None:
+                    found.append((category, float(confidence), (box[0] + box[2]) / 2, float(image.width)))
+            per_image.append(found)
+        return per_image
+
+    def predict(self, images: Sequence[Image.Image]) -> list[TierOutput]:
+        outputs = []
+        for found in self.roadwork_detections(images):
+            nothing = 1.0
+            for _, confidence, _, _ in found:
+                nothing *= 1.0 - confidence
+            probability = self.floor + (self.ceiling - self.floor) * (1.0 - nothing)
+            evidence = describe_detections([(c, x, w) for c, _, x, w in found])
+            outputs.append(TierOutput(probability, evidence))
+        return outputs
+
+    def describe(self) -> str:
+        return f"{self.name}: YOLO detector ({len(self.classes)} roadwork classes) on {self.device}"

@@ -1,0 +1,49 @@
+import pytest
+import yaml
+
+from cascade.config import build_cascade, load_config
+from cascade.scenes import generate_scene
+from cascade.tiers.detector import DetectorTier, describe_detections
+
+
+@pytest.fixture(scope="module")
+def random_yolo(tmp_path_factory):
+    """yolo11n built from its YAML (random weights: no download), saved as a .pt weights file."""
+    from ultralytics import YOLO
+
+    path = tmp_path_factory.mktemp("yolo") / "yolo11n-random.pt"
+    YOLO("yolo11n.yaml", task="detect").save(str(path))
+    return path
+
+
+def test_explanations_count_categories_by_side():
+    text = describe_detections([("cone", 10, 300), ("cone", 40, 300), ("barrier", 150, 300), ("worker", 290, 300)])
+    assert text == "2 cones on the left, 1 barrier in the centre, 1 worker on the right"
+    assert describe_detections([]) == ""
+
+
+def test_probability_is_the_squeezed_noisy_or_of_mapped_detections(random_yolo):
+    # random weights fire everywhere at a tiny threshold: enough boxes to check the arithmetic
+    tier = DetectorTier(random_yolo, "yolo", classes={"0": "cone", "1": "barrier", "2": "sign"}, min_confidence=1e-4, floor=0.1, ceiling=0.9)
+    images = [generate_scene(i, roadwork=True).image for i in range(2)]
+    found = tier.roadwork_detections(images)
+    outputs = tier.predict(images)
+    for detections, output in zip(found, outputs):
+        nothing = 1.0
+        for _, confidence, _, _ in detections:
+            nothing *= 1 - confidence
+        assert output.probability == pytest.approx(0.1 + 0.8 * (1 - nothing))
+        assert 0.1 <= output.probability <= 0.9
+        assert {c for c, *_ in detections} <= {"cone", "barrier", "sign"}
+
+
+def test_unknown_class_names_are_refused(random_yolo):
+    with pytest.raises(ValueError, match="traffic cone"):
+        DetectorTier(random_yolo, "yolo", classes={"traffic cone": "cone"})
+
+
+def test_detector_tier_from_yaml(random_yolo, tmp_path):
+    path = tmp_path / "det.yaml"
+    path.write_text(yaml.safe_dump({"tiers": [{"name": "yolo", "kind": "detector", "model": str(random_yolo), "classes": {"0": "cone"}}]}))
+    result = build_cascade(load_config(str(path))).predict(generate_scene(2).image)
+    assert 0.1 <= result.probability <= 0.97
