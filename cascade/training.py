@@ -103,7 +103,6 @@ def _manifest(config: TrainConfig, model_input: int) -> ClassifierManifest:
         name=config.name,
         version=config.version,
         architecture="efficientnet_lite0",
-        backbone="file",
         input_size=model_input,
         description=f"EfficientNet-Lite0 ({config.init} init) fine-tuned for roadwork under the SN72 challenge augmentation.",
         trained_on=f"{config.data}: {config.steps} steps x {config.batch_size} images, seed {config.seed}",

@@ -24,7 +24,7 @@ class FixedTier(Tier):
 @pytest.fixture(scope="module")
 def classifier():
     config = load_config("cpu-default")
-    return ClassifierTier(config.model_folder(config.tiers[0]), name="probe")
+    return ClassifierTier(config.model_folder(config.tiers[0]), name="lite0")
 
 
 def jpeg_roundtrip(image):
@@ -34,7 +34,7 @@ def jpeg_roundtrip(image):
 
 
 def test_builtin_classifier_separates_held_out_scenes(classifier):
-    # Seeds far from the training range 0..1999; the shipped head's held-out accuracy is ~0.8.
+    # Held-out seeds, no augmentation: the shipped model should do well on plain scenes.
     scenes = [generate_scene(5_000_000 + i) for i in range(64)]
     outputs = classifier.predict([jpeg_roundtrip(s.image) for s in scenes])
     correct = sum((o.probability > 0.5) == s.roadwork for o, s in zip(outputs, scenes))
@@ -78,4 +78,4 @@ def fuse_two(p, q):
 def test_default_preset_builds_a_working_cascade():
     cascade = build_cascade(load_config("cpu-default"))
     result = cascade.predict(generate_scene(7, roadwork=True).image)
-    assert 0.0 <= result.probability <= 1.0 and result.settled_by == "lite0-probe" and result.explanation
+    assert 0.0 <= result.probability <= 1.0 and result.settled_by == "lite0" and result.explanation

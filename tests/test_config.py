@@ -57,12 +57,12 @@ def test_device_override_reaches_every_tier():
 
 def test_yaml_errors_name_the_field(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"deadline_s": 12, "tiers": [{"name": "x", "kind": "classifier", "model": "builtin:efficientnet-lite0-probe", "colour": 1}]}))
+    bad.write_text(yaml.safe_dump({"deadline_s": 12, "tiers": [{"name": "x", "kind": "classifier", "model": "builtin:efficientnet-lite0-roadwork", "colour": 1}]}))
     with pytest.raises(ConfigError) as caught:
         load_config(str(bad))
     message = str(caught.value)
     assert "deadline_s: Input should be less than 9" in message and "tiers.0.colour" in message
-    bad.write_text(yaml.safe_dump({"tiers": [{"name": "x", "kind": "classifier", "model": "builtin:efficientnet-lite0-probe", "exit_below": 0.9, "exit_above": 0.1}]}))
+    bad.write_text(yaml.safe_dump({"tiers": [{"name": "x", "kind": "classifier", "model": "builtin:efficientnet-lite0-roadwork", "exit_below": 0.9, "exit_above": 0.1}]}))
     with pytest.raises(ConfigError, match="exit_below"):
         load_config(str(bad))
 

@@ -63,7 +63,7 @@ def test_batched_judging_equals_one_by_one(tiny_vlm):
 def test_a_vlm_tier_from_yaml_joins_the_cascade(tiny_vlm, tmp_path):
     config_file = tmp_path / "with-judge.yaml"
     config_file.write_text(yaml.safe_dump({"tiers": [
-        {"name": "lite0", "kind": "classifier", "model": "builtin:efficientnet-lite0-probe", "exit_below": 0.02, "exit_above": 0.98},
+        {"name": "lite0", "kind": "classifier", "model": "builtin:efficientnet-lite0-roadwork", "exit_below": 0.02, "exit_above": 0.98},
         {"name": "judge", "kind": "vlm", "runtime": "transformers", "model": str(tiny_vlm)},
     ]}))
     cascade = build_cascade(load_config(str(config_file)))

