@@ -22,12 +22,12 @@ from PIL import Image
 
 from .backbones import build_backbone
 from .challenge import make_challenge
+from .datasets import open_labelled
 from .scenes import generate_scene
 from .tiers.classifier import ClassifierManifest, RoadworkClassifier, preprocess, save_classifier
 
 CHECKPOINT = "checkpoint.pt"
 SCENE_SIZE = (448, 256)  # dashcam-like frames, so crops and centre views behave as on real data
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 HELDOUT_SCENE_SEED = 1_000_000_000  # scene seeds at and above this are never trained on
 
 
@@ -40,36 +40,13 @@ class TrainConfig:
     weight_decay: float = 0.01
     seed: int = 0
     init: Literal["pretrained", "random"] = "pretrained"
-    data: str = "scenes"  # "scenes", or a folder with roadwork/ and none/ sub-folders
-    heldout_fraction: float = 0.1  # of a folder's images, chosen by file-name hash
+    data: str = "scenes"  # "scenes", or labelled images (cascade/datasets.py: folder, CSV, saved HF dataset)
+    heldout_fraction: float = 0.1  # of the operator's images, chosen by a hash of each one's id
     image_size: int = 224
     checkpoint_every: int = 25
     threads: int = 0  # 0: torch's default
     name: str = "efficientnet-lite0-roadwork"
     version: str = "1.0.0"
-
-
-class LabelledFolder:
-    """roadwork/ and none/ sub-folders; a stable hash of each file name decides held-out or not."""
-
-    def __init__(self, root: Path, heldout_fraction: float, heldout: bool):
-        self.items: list[tuple[Path, float]] = []
-        for label_name, label in (("roadwork", 1.0), ("none", 0.0)):
-            folder = root / label_name
-            if not folder.is_dir():
-                raise FileNotFoundError(f"{root} needs a {label_name}/ sub-folder of images")
-            for path in sorted(folder.rglob("*")):
-                if path.suffix.lower() in IMAGE_SUFFIXES:
-                    bucket = int(hashlib.sha256(path.name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-                    if (bucket < heldout_fraction) == heldout:
-                        self.items.append((path, label))
-        if not self.items:
-            raise FileNotFoundError(f"no {'held-out' if heldout else 'training'} images found under {root}")
-
-    def sample(self, rng: np.random.Generator) -> tuple[Image.Image, float]:
-        path, label = self.items[int(rng.integers(len(self.items)))]
-        with Image.open(path) as image:
-            return image.convert("RGB"), label
 
 
 def scene_sampler(offset: int) -> Callable[[np.random.Generator], tuple[Image.Image, float]]:
@@ -83,7 +60,7 @@ def scene_sampler(offset: int) -> Callable[[np.random.Generator], tuple[Image.Im
 def make_sampler(config: TrainConfig, heldout: bool):
     if config.data == "scenes":
         return scene_sampler(HELDOUT_SCENE_SEED if heldout else 0)
-    return LabelledFolder(Path(config.data), config.heldout_fraction, heldout).sample
+    return open_labelled(config.data, config.heldout_fraction, "heldout" if heldout else "train").sample
 
 
 def challenge_batch(sample, rng: np.random.Generator, size: int, image_size: int, levels=None):
@@ -177,7 +154,7 @@ def add_arguments(parser) -> None:
     """The `train` command's flags, one per TrainConfig field, defaults from TrainConfig."""
     defaults = TrainConfig(out="")
     parser.add_argument("--out", required=True, help="run folder: checkpoint.pt and, at the end, model/")
-    parser.add_argument("--data", default=defaults.data, help="'scenes' (procedural) or a folder with roadwork/ and none/")
+    parser.add_argument("--data", default=defaults.data, help="'scenes' (procedural), a folder with roadwork/ and none/, a labels .csv (path,label), or a saved Hugging Face dataset")
     parser.add_argument("--steps", type=int, default=defaults.steps, help="optimizer steps in all")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate (one-cycle)")

@@ -22,14 +22,15 @@ CALIBRATION_SEED = 1000
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-dir", type=Path, required=True, help="classifier folder to calibrate in place")
-    parser.add_argument("--data", default="scenes", help="'scenes' or a folder with roadwork/ and none/")
+    parser.add_argument("--data", default="scenes", help="'scenes', or labelled images (folder, labels .csv, saved Hugging Face dataset)")
     parser.add_argument("--count", type=int, default=800, help="challenges to fit on")
     parser.add_argument("--seed", type=int, default=CALIBRATION_SEED)
+    parser.add_argument("--split", choices=("heldout", "all"), default="heldout", help="of your --data: 'heldout' is what `train` kept out")
 
 
 def run_calibrate(args: argparse.Namespace) -> dict:
     tier = ClassifierTier(args.model_dir)
-    cases = build_cases(args.count, args.seed, args.data)
+    cases = build_cases(args.count, args.seed, args.data, args.split)
     logits: list[float] = []
     for start in range(0, len(cases), 32):
         images = [Image.open(io.BytesIO(c.jpeg)).convert("RGB") for c in cases[start : start + 32]]

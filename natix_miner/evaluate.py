@@ -16,7 +16,8 @@ import numpy as np
 
 from cascade.challenge import LEVELS, make_challenge
 from cascade.scenes import generate_scene
-from cascade.training import HELDOUT_SCENE_SEED, SCENE_SIZE, LabelledFolder
+from cascade.datasets import open_labelled
+from cascade.training import HELDOUT_SCENE_SEED, SCENE_SIZE
 
 from .scoring import ValidatorScore, matthews
 
@@ -52,10 +53,10 @@ class Report:
         return "\n".join(lines)
 
 
-def build_cases(count: int, seed: int, data: str = "scenes") -> list[Case]:
+def build_cases(count: int, seed: int, data: str = "scenes", split: str = "all") -> list[Case]:
     """Labels 50/50 and levels 0-3 at p = 0.25, as the validator draws them."""
     rng = np.random.default_rng([seed, 7])
-    folder = None if data == "scenes" else LabelledFolder(Path(data), heldout_fraction=1.0, heldout=True)
+    folder = None if data == "scenes" else open_labelled(data, split=split)
     cases = []
     for i in range(count):
         label = int(rng.random() < 0.5)
@@ -128,13 +129,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="requests in flight with --ready-file")
     parser.add_argument("--count", type=int, default=400, help="challenges")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", default="scenes", help="'scenes' (held-out procedural seeds) or a folder with roadwork/ and none/")
+    parser.add_argument("--data", default="scenes", help="'scenes' (held-out procedural seeds), or labelled images: a folder with roadwork/ and none/, a labels .csv, a saved Hugging Face dataset")
+    parser.add_argument("--split", choices=("all", "heldout", "train"), default="all", help="which part of --data: 'heldout' is what `train` kept out")
     parser.add_argument("--json", type=Path, help="also write the report here")
 
 
 def run_eval(args: argparse.Namespace) -> Report:
     started = time.perf_counter()
-    cases = build_cases(args.count, args.seed, args.data)
+    cases = build_cases(args.count, args.seed, args.data, args.split)
     print(f"built {len(cases)} challenges in {time.perf_counter() - started:.0f}s; predicting ...", flush=True)
     if args.ready_file:
         predictions = predict_over_dendrite(cases, args.ready_file, args.signer_uri, args.concurrency)
