@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .tier import Tier, TierOutput
+
 
 @dataclass(frozen=True)
 class Calibration:
@@ -20,6 +22,24 @@ class Calibration:
 
     def apply(self, logits: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(np.asarray(logits, dtype=np.float64) - self.threshold) / self.temperature))
+
+    def apply_probability(self, probability: float) -> float:
+        p = min(1.0 - 1e-6, max(1e-6, probability))
+        return float(self.apply(np.array([math.log(p / (1.0 - p))]))[0])
+
+
+class CalibratedTier(Tier):
+    """A tier whose probabilities pass through a fitted calibration (evidence unchanged)."""
+
+    def __init__(self, inner: Tier, calibration: Calibration):
+        self.inner, self.calibration, self.name = inner, calibration, inner.name
+
+    def predict(self, images):
+        return [TierOutput(self.calibration.apply_probability(o.probability), o.evidence) for o in self.inner.predict(images)]
+
+    def describe(self) -> str:
+        c = self.calibration
+        return f"{self.inner.describe()}, calibrated (threshold {c.threshold:+.2f}, temperature {c.temperature:.2f})"
 
 
 def _mcc(labels: np.ndarray, decided: np.ndarray) -> float:

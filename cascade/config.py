@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .batching import BatchingTier
+from .calibration import CalibratedTier, Calibration
 from .engine import Cascade, CircuitBreaker, Stage
 from .tiers.vlm import DEFAULT_PROMPT
 from .image import DEFAULT_FORMATS, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
@@ -37,6 +38,16 @@ class ImageSection(_Strict):
         return ImageLimits(self.max_payload_bytes, self.max_pixels, tuple(self.formats))
 
 
+class CalibrationSection(_Strict):
+    """P = sigmoid((logit(p) - threshold) / temperature): written by `natix-miner calibrate --config`."""
+
+    threshold: float
+    temperature: float = Field(gt=0.0)
+
+    def build(self) -> Calibration:
+        return Calibration(self.threshold, self.temperature)
+
+
 class TierSection(_Strict):
     name: str
     kind: Literal["classifier", "hf_classifier", "detector", "vlm"]
@@ -51,6 +62,7 @@ class TierSection(_Strict):
     max_wait_ms: float = Field(5.0, ge=0.0, le=1000.0)  # how long the first image waits for company
     breaker_failures: int = Field(3, ge=1)  # consecutive errors that take the tier out ...
     breaker_cooldown_s: float = Field(30.0, gt=0.0)  # ... for this long
+    calibration: CalibrationSection | None = None  # of this tier's answers, before the fusion
     positive_label: str = "Roadwork"  # hf_classifier: the label whose probability is P(roadwork)
     # detector (ultralytics weights in `model`: a .pt file)
     classes: dict[str, str] | None = None  # model class name -> roadwork category; default: all
@@ -101,6 +113,7 @@ class CascadeConfig(_Strict):
     # validator; a valid guess scores better than -1, which earns 0 for the request.
     fallback_probability: float = Field(0.5, ge=0.0, le=1.0)
     cache_size: int = Field(4096, ge=0)  # answers remembered by image content hash; 0 turns it off
+    calibration: CalibrationSection | None = None  # of the fused answer: puts the decision on 0.5
     image: ImageSection = ImageSection()
     tiers: list[TierSection] = Field(min_length=1)
 
@@ -208,8 +221,11 @@ def build_cascade(config: CascadeConfig) -> Cascade:
     stages, breakers = [], []
     for tier in config.tiers:
         built = build_tier(config, tier)
+        if tier.calibration is not None:
+            built = CalibratedTier(built, tier.calibration.build())
         if tier.max_batch > 1:
             built = BatchingTier(built, tier.max_batch, tier.max_wait_ms)
         stages.append(Stage(built, tier.exit_below, tier.exit_above, tier.weight))
         breakers.append(CircuitBreaker(tier.breaker_failures, tier.breaker_cooldown_s))
-    return Cascade(stages, breakers, cache_size=config.cache_size, workers=config.workers)
+    final = config.calibration.build() if config.calibration else None
+    return Cascade(stages, breakers, cache_size=config.cache_size, workers=config.workers, calibration=final)

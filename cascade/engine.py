@@ -152,6 +152,7 @@ class Cascade:
         cache_size: int = 4096,
         workers: int = 4,
         clock=time.monotonic,
+        calibration=None,
     ):
         if not stages:
             raise ValueError("a cascade needs at least one tier")
@@ -159,6 +160,7 @@ class Cascade:
         self.breakers = breakers or [CircuitBreaker(clock=clock) for _ in stages]
         self.latency = [LatencyWindow() for _ in stages]
         self.cache = ResultCache(cache_size)
+        self.calibration = calibration  # of the fused answer (cascade.calibration.Calibration)
         self._clock = clock
         # Tier calls run here so that one that overruns can be abandoned.
         self._pool = ThreadPoolExecutor(max_workers=max(workers, len(stages)), thread_name_prefix="tier")
@@ -213,7 +215,10 @@ class Cascade:
                 break
         if not answers:
             raise NoAnswer("; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no tier ran")
-        probability = min(1.0, max(0.0, fuse(answers)))
+        probability = fuse(answers)
+        if self.calibration is not None:
+            probability = self.calibration.apply_probability(probability)
+        probability = min(1.0, max(0.0, probability))
         evidence = "; ".join(out.evidence for _, out in answers if out.evidence)
         return CascadeResult(probability, evidence or _default_explanation(settled_by, probability), settled_by, tier_ms, skipped)
 

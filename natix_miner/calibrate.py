@@ -1,10 +1,16 @@
-"""`natix-miner calibrate`: fit a classifier folder's threshold and temperature on labelled
-validator-style challenges, and store them in its manifest (see cascade/calibration.py)."""
+"""`natix-miner calibrate`: put decisions on 0.5, where validators round, from labelled
+validator-style challenges (see cascade/calibration.py).
+
+  --model-dir DIR    a classifier folder: its threshold and temperature go into its manifest;
+  --config FILE      a cascade YAML of yours: each tier's calibration, then the fused answer's,
+                     go into the YAML (comments in it are not kept).
+"""
 
 from __future__ import annotations
 
 import argparse
 import io
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +18,7 @@ import yaml
 from PIL import Image
 
 from cascade.calibration import calibrate
+from cascade.config import PRESETS_DIR, build_cascade, build_tier, load_config, resolve_config_path
 from cascade.tiers.classifier import MANIFEST, ClassifierTier
 
 from .evaluate import build_cases
@@ -21,29 +28,74 @@ CALIBRATION_SEED = 1000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model-dir", type=Path, required=True, help="classifier folder to calibrate in place")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--model-dir", type=Path, help="classifier folder to calibrate in place")
+    target.add_argument("--config", help="your cascade YAML to calibrate in place (not a built-in preset)")
     parser.add_argument("--data", default="scenes", help="'scenes', or labelled images (folder, labels .csv, saved Hugging Face dataset)")
+    parser.add_argument("--split", choices=("heldout", "all"), default="heldout", help="of your --data: 'heldout' is what `train` kept out")
     parser.add_argument("--count", type=int, default=800, help="challenges to fit on")
     parser.add_argument("--seed", type=int, default=CALIBRATION_SEED)
-    parser.add_argument("--split", choices=("heldout", "all"), default="heldout", help="of your --data: 'heldout' is what `train` kept out")
+
+
+def _images(cases) -> list[Image.Image]:
+    return [Image.open(io.BytesIO(c.jpeg)).convert("RGB") for c in cases]
+
+
+def _logit(p: float) -> float:
+    p = min(1 - 1e-6, max(1e-6, p))
+    return math.log(p / (1 - p))
+
+
+def _section(fitted) -> dict:
+    return {"threshold": round(fitted.threshold, 6), "temperature": round(fitted.temperature, 6)}
+
+
+def calibrate_model_dir(folder: Path, cases) -> dict:
+    tier = ClassifierTier(folder)
+    logits: list[float] = []
+    images = _images(cases)
+    for start in range(0, len(images), 32):
+        logits += tier.logits(images[start : start + 32])
+    fitted, mcc = calibrate(np.array(logits), np.array([c.label for c in cases]))
+    manifest_path = folder / MANIFEST
+    manifest = yaml.safe_load(manifest_path.read_text())
+    manifest["calibration"] = _section(fitted)
+    manifest.setdefault("metrics", {})["calibration_mcc"] = round(mcc, 4)
+    manifest_path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+    print(f"threshold logit {fitted.threshold:+.3f}, temperature {fitted.temperature:.3f}, "
+          f"MCC at 0.5 on {len(cases)} challenges {mcc:.3f}; written to {manifest_path}")
+    return manifest["calibration"]
+
+
+def calibrate_config(name: str, cases) -> dict:
+    path = resolve_config_path(name)
+    if path.resolve().parent == PRESETS_DIR.resolve():
+        raise ValueError(f"{path} is a built-in preset: copy it (cp {path} my-cascade.yaml) and calibrate the copy")
+    raw = yaml.safe_load(path.read_text())
+    labels = np.array([c.label for c in cases])
+    images = _images(cases)
+    config = load_config(str(path))
+    for index, tier in enumerate(config.tiers):  # each tier alone, on every image
+        tier = tier.model_copy(update={"calibration": None})
+        built = build_tier(config, tier)
+        probabilities = [o.probability for start in range(0, len(images), 16) for o in built.predict(images[start : start + 16])]
+        fitted, mcc = calibrate(np.array([_logit(p) for p in probabilities]), labels)
+        raw["tiers"][index]["calibration"] = _section(fitted)
+        print(f"tier {tier.name}: threshold {fitted.threshold:+.3f}, temperature {fitted.temperature:.3f}, MCC alone {mcc:.3f}")
+    raw.pop("calibration", None)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    cascade = build_cascade(load_config(str(path)))  # the fused answer, with the tiers calibrated
+    fused = [cascade.predict(image).probability for image in images]
+    cascade.close()
+    fitted, mcc = calibrate(np.array([_logit(p) for p in fused]), labels)
+    raw["calibration"] = _section(fitted)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    print(f"cascade: threshold {fitted.threshold:+.3f}, temperature {fitted.temperature:.3f}, MCC {mcc:.3f}; written to {path}")
+    return raw["calibration"]
 
 
 def run_calibrate(args: argparse.Namespace) -> dict:
-    tier = ClassifierTier(args.model_dir)
     cases = build_cases(args.count, args.seed, args.data, args.split)
-    logits: list[float] = []
-    for start in range(0, len(cases), 32):
-        images = [Image.open(io.BytesIO(c.jpeg)).convert("RGB") for c in cases[start : start + 32]]
-        logits += tier.logits(images)
-        print(f"  scored {len(logits)}/{len(cases)}", end="\r", flush=True)
-    print()
-    labels = np.array([c.label for c in cases])
-    calibration, mcc = calibrate(np.array(logits), labels)
-    manifest_path = args.model_dir / MANIFEST
-    manifest = yaml.safe_load(manifest_path.read_text())
-    manifest["calibration"] = {"threshold": round(calibration.threshold, 6), "temperature": round(calibration.temperature, 6)}
-    manifest.setdefault("metrics", {})["calibration_mcc"] = round(mcc, 4)
-    manifest_path.write_text(yaml.safe_dump(manifest, sort_keys=False))
-    print(f"threshold logit {calibration.threshold:+.3f}, temperature {calibration.temperature:.3f}, "
-          f"MCC at 0.5 on {len(cases)} challenges {mcc:.3f}; written to {manifest_path}")
-    return manifest["calibration"]
+    if args.model_dir is not None:
+        return calibrate_model_dir(args.model_dir, cases)
+    return calibrate_config(args.config, cases)

@@ -55,3 +55,28 @@ def test_calibrate_command_writes_the_manifest_and_the_tier_applies_it(tmp_path)
     logit = tier.logits([image])[0]
     expected = 1 / (1 + np.exp(-(logit - calibration["threshold"]) / calibration["temperature"]))
     assert tier.predict([image])[0].probability == pytest.approx(expected, rel=1e-6)
+
+
+def test_calibrating_a_cascade_config_writes_tier_and_fused_calibrations(tmp_path):
+    import yaml
+
+    from cascade.config import build_cascade, load_config
+    from natix_miner.cli import main
+
+    config_file = tmp_path / "mine.yaml"
+    config_file.write_text(yaml.safe_dump({"cache_size": 0, "tiers": [
+        {"name": "a", "kind": "classifier", "model": "builtin:efficientnet-lite0-roadwork", "exit_below": 0.1, "exit_above": 0.9},
+        {"name": "b", "kind": "classifier", "model": "builtin:efficientnet-lite0-roadwork", "weight": 2.0},
+    ]}))
+    assert main(["calibrate", "--config", str(config_file), "--count", "48"]) == 0
+    written = yaml.safe_load(config_file.read_text())
+    assert {"threshold", "temperature"} == set(written["calibration"]) == set(written["tiers"][1]["calibration"])
+    cascade = build_cascade(load_config(str(config_file)))
+    assert cascade.calibration is not None and "calibrated" in cascade.stages[0].tier.describe()
+
+
+def test_built_in_presets_are_not_rewritten(capsys):
+    from natix_miner.cli import main
+
+    assert main(["calibrate", "--config", "cpu-default", "--count", "8"]) == 2
+    assert "copy it" in capsys.readouterr().err
