@@ -171,7 +171,7 @@ def load_config(name_or_path: str, device_override: str | None = None, check_mod
     for tier in config.tiers if check_models else []:
         folder = config.model_folder(tier)
         if folder is not None and not folder.exists():
-            raise ConfigError(f"{path}: tier {tier.name!r} model {'file' if folder.suffix else 'folder'} {folder} does not exist")
+            raise ConfigError(f"{path}: tier {tier.name!r} model {folder} does not exist")
     return config
 
 

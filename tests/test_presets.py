@@ -30,7 +30,7 @@ def _judge(preset):
 
 
 def test_gpu_presets_need_their_built_models():
-    with pytest.raises(ConfigError, match="model folder .*artifacts.* does not exist"):
+    with pytest.raises(ConfigError, match="model .*artifacts.* does not exist"):
         load_config("h100")
 
 
