@@ -26,7 +26,7 @@ CASCADE_SHARE = 0.9  # of the budget the cascade may spend before answering with
 class Answer:
     prediction: float
     explanation: str
-    outcome: str  # "ok", "deadline", "error", or "rejected:<reason>"
+    outcome: str  # "ok", "no_answer" (no tier in time), "deadline", "error", or "rejected:<reason>"
     settled_by: str
     latency_ms: float
 
@@ -46,7 +46,7 @@ class ForwardHandler:
         self.deadline_s = deadline_s
         self.fallback = fallback_probability
         self.model_url = model_url
-        # The cascade's own threads: requests wait here, never on the event loop.
+        # Requests wait for a free worker here, never on the event loop.
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cascade")
         self.outcomes: Counter[str] = Counter()
 
