@@ -1,0 +1,152 @@
+"""Drive a local-mode miner the way validators do, and measure it.
+
+Starts the miner (local mode, N validator hotkeys //Validator0.. registered), then N validators
+send validator-style challenges (224 px JPEGs, augmentation levels 0-3) through real signed
+dendrites at a fixed total concurrency for a fixed time. Reports latency percentiles, throughput,
+answers later than 9 s, non-200 answers, and the miner's CPU and resident memory over the run.
+
+    .venv/bin/python benchmarks/load.py --config cpu-default --validators 4 --concurrency 16 --duration 30
+    .venv/bin/python benchmarks/load.py ... --max-batch 1      # the same without micro-batching
+
+The client shares this machine with the miner: on 2 cores both compete, so compare runs made
+side by side, never figures from different machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import bittensor as bt  # noqa: E402
+import yaml  # noqa: E402
+
+from cascade.config import BUILTIN_PREFIX, load_config  # noqa: E402
+
+from natix_miner import client  # noqa: E402  (patches the dendrite's external-IP lookup)
+from natix_miner.evaluate import build_cases  # noqa: E402
+from natix_miner.protocol import ImageSynapse  # noqa: E402
+from tests.wire.harness import MinerProcess  # noqa: E402
+
+VALIDATOR_TIMEOUT_S = 9.0
+
+
+_REQUIRED_FIELDS: list = []  # computed once (a class attribute would become a pydantic private field)
+
+
+class FastHeadersImageSynapse(ImageSynapse):
+    """Same wire format; caches the required-fields list that bittensor rebuilds from the pydantic
+    schema on every to_headers() (about 80 ms of client CPU each), so the client is not the
+    bottleneck of the measurement."""
+
+    def get_required_fields(self):
+        if not _REQUIRED_FIELDS:
+            _REQUIRED_FIELDS.append(super().get_required_fields())
+        return _REQUIRED_FIELDS[0]
+
+
+FastHeadersImageSynapse.__name__ = "ImageSynapse"  # the axon routes by class name
+
+
+def uncached_copy(config_name: str, folder: Path, max_batch: int | None) -> Path:
+    """The preset with its result cache off (validators never repeat an image), model paths made
+    absolute, and optionally another max_batch for every tier."""
+    config = load_config(config_name)
+    raw = yaml.safe_load(config.source.read_text())
+    raw["cache_size"] = 0
+    for section, tier in zip(raw["tiers"], config.tiers):
+        if max_batch is not None:
+            section["max_batch"] = max_batch
+        if tier.model and not tier.model.startswith(BUILTIN_PREFIX):
+            section["model"] = str(config.model_folder(tier))
+    path = folder / "uncached.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def drive(axon: bt.AxonInfo, validators: int, concurrency: int, duration_s: float, payloads: list[str]):
+    dendrites = [bt.Dendrite(wallet=bt.Keypair.create_from_uri(f"//Validator{i}")) for i in range(validators)]
+    results: list[tuple[float, int]] = []
+    stop_at = time.monotonic() + duration_s
+    counter = 0
+
+    async def worker(index: int) -> None:
+        nonlocal counter
+        dendrite = dendrites[index % validators]
+        while time.monotonic() < stop_at:
+            counter += 1
+            synapse = FastHeadersImageSynapse(image=payloads[counter % len(payloads)])
+            started = time.perf_counter()
+            response = (await dendrite.forward([axon], synapse, timeout=VALIDATOR_TIMEOUT_S, deserialize=False))[0]
+            results.append((time.perf_counter() - started, response.dendrite.status_code or 0))
+
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    for dendrite in dendrites:
+        await dendrite.aclose_session()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="cpu-default")
+    parser.add_argument("--validators", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--max-batch", type=int, help="override every tier's max_batch (1: no micro-batching)")
+    parser.add_argument("--images", type=int, default=64, help="distinct challenges, cycled (the miner's cache is off)")
+    args = parser.parse_args()
+
+    hotkeys = [bt.Keypair.create_from_uri(f"//Validator{i}").ss58_address for i in range(args.validators)]
+    payloads = [base64.b64encode(c.jpeg).decode() for c in build_cases(args.images, seed=99)]
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = ["--config", str(uncached_copy(args.config, Path(tmp), args.max_batch)), "--blacklist.rate_limit", "1000", "--blacklist.rate_burst", "1000"]
+        for hotkey in hotkeys:
+            extra += ["--local.validator_hotkey", hotkey]
+        miner = MinerProcess(Path(tmp), *extra)
+        process = psutil.Process(miner.process.pid)
+        samples: list[tuple[float, float]] = []
+        sampling = threading.Event()
+
+        def sample() -> None:
+            process.cpu_percent(None)
+            while not sampling.wait(1.0):
+                samples.append((process.cpu_percent(None), process.memory_info().rss / 2**20))
+
+        threading.Thread(target=sample, daemon=True).start()
+        axon = bt.AxonInfo(version=1, ip=miner.info["ip"], port=miner.info["port"], ip_type=4,
+                           hotkey=miner.info["hotkey"], coldkey=miner.info["hotkey"])
+        started = time.monotonic()
+        results = asyncio.run(drive(axon, args.validators, args.concurrency, args.duration, payloads))
+        elapsed = time.monotonic() - started
+        sampling.set()
+        miner.stop()
+
+    latencies = sorted(t for t, _ in results)
+    failed = sum(1 for _, status in results if status != 200)
+    late = sum(1 for t in latencies if t > VALIDATOR_TIMEOUT_S)
+    cpu = [c for c, _ in samples] or [0.0]
+    rss = [r for _, r in samples] or [0.0]
+    batching = "" if args.max_batch is None else f", max_batch {args.max_batch}"
+    print(f"preset {args.config}{batching}: {len(results)} requests from {args.validators} validators at concurrency {args.concurrency} in {elapsed:.0f} s")
+    print(f"  throughput {len(results) / elapsed:.1f} req/s   non-200 {failed}   later than 9 s {late}")
+    print(f"  latency ms: p50 {statistics.median(latencies) * 1000:.0f}  p95 {percentile(latencies, 0.95) * 1000:.0f}  "
+          f"p99 {percentile(latencies, 0.99) * 1000:.0f}  max {latencies[-1] * 1000:.0f}")
+    print(f"  miner CPU mean {statistics.mean(cpu):.0f}% (of {psutil.cpu_count()} cores x 100)   RSS MiB first {rss[0]:.0f} last {rss[-1]:.0f} max {max(rss):.0f}")
+
+
+if __name__ == "__main__":
+    main()
