@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -32,15 +33,12 @@ import bittensor as bt  # noqa: E402
 import yaml  # noqa: E402
 
 from cascade.config import BUILTIN_PREFIX, load_config  # noqa: E402
-
-from natix_miner import client  # noqa: E402  (patches the dendrite's external-IP lookup)
+from natix_miner import client  # noqa: E402,F401  (patches the dendrite's external-IP lookup)
 from natix_miner.evaluate import build_cases  # noqa: E402
 from natix_miner.protocol import ImageSynapse  # noqa: E402
-from tests.wire.harness import MinerProcess  # noqa: E402
+from tests.wire.harness import REPO, MinerProcess  # noqa: E402
 
 VALIDATOR_TIMEOUT_S = 9.0
-
-
 _REQUIRED_FIELDS: list = []  # computed once (a class attribute would become a pydantic private field)
 
 
@@ -58,7 +56,38 @@ class FastHeadersImageSynapse(ImageSynapse):
 FastHeadersImageSynapse.__name__ = "ImageSynapse"  # the axon routes by class name
 
 
-def uncached_copy(config_name: str, folder: Path, max_batch: int | None) -> Path:
+@dataclass
+class LoadReport:
+    label: str
+    requests: int
+    seconds: float
+    latencies: list[float]
+    failed: int
+    late: int
+    cpu_percent: list[float]
+    rss_mib: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, q: float) -> float:
+        ordered = self.latencies
+        return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+    def lines(self) -> str:
+        cpu = self.cpu_percent or [0.0]
+        rss = self.rss_mib or [0.0]
+        return "\n".join([
+            f"{self.label}: {self.requests} requests in {self.seconds:.0f} s",
+            f"  throughput {self.throughput:.1f} req/s   non-200 {self.failed}   later than 9 s {self.late}",
+            f"  latency ms: p50 {self.percentile(0.5) * 1000:.0f}  p95 {self.percentile(0.95) * 1000:.0f}  "
+            f"p99 {self.percentile(0.99) * 1000:.0f}  max {self.latencies[-1] * 1000:.0f}",
+            f"  miner CPU mean {statistics.mean(cpu):.0f}% (100% = one core)   RSS MiB first {rss[0]:.0f} last {rss[-1]:.0f} max {max(rss):.0f}",
+        ])
+
+
+def uncached_copy(config_name: str, folder: Path, max_batch: int | None = None) -> Path:
     """The preset with its result cache off (validators never repeat an image), model paths made
     absolute, and optionally another max_batch for every tier."""
     config = load_config(config_name)
@@ -74,11 +103,7 @@ def uncached_copy(config_name: str, folder: Path, max_batch: int | None) -> Path
     return path
 
 
-def percentile(ordered: list[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-async def drive(axon: bt.AxonInfo, validators: int, concurrency: int, duration_s: float, payloads: list[str]):
+async def _drive(axon: bt.AxonInfo, validators: int, concurrency: int, duration_s: float, payloads: list[str]):
     dendrites = [bt.Dendrite(wallet=bt.Keypair.create_from_uri(f"//Validator{i}")) for i in range(validators)]
     results: list[tuple[float, int]] = []
     stop_at = time.monotonic() + duration_s
@@ -100,6 +125,44 @@ async def drive(axon: bt.AxonInfo, validators: int, concurrency: int, duration_s
     return results
 
 
+def run_load(label: str, miner_args: list[str], validators: int, concurrency: int, duration_s: float,
+             payloads: list[str], script: Path = REPO / "neurons" / "miner.py") -> LoadReport:
+    """Start a miner with `miner_args` (plus local mode and the validators), load it, stop it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = list(miner_args) + ["--blacklist.rate_limit", "1000", "--blacklist.rate_burst", "1000"]
+        for i in range(validators):
+            extra += ["--local.validator_hotkey", bt.Keypair.create_from_uri(f"//Validator{i}").ss58_address]
+        miner = MinerProcess(Path(tmp), *extra, script=script)
+        process = psutil.Process(miner.process.pid)
+        samples: list[tuple[float, float]] = []
+        done = threading.Event()
+
+        def sample() -> None:
+            process.cpu_percent(None)
+            while not done.wait(1.0):
+                samples.append((process.cpu_percent(None), process.memory_info().rss / 2**20))
+
+        threading.Thread(target=sample, daemon=True).start()
+        axon = bt.AxonInfo(version=1, ip=miner.info["ip"], port=miner.info["port"], ip_type=4,
+                           hotkey=miner.info["hotkey"], coldkey=miner.info["hotkey"])
+        started = time.monotonic()
+        results = asyncio.run(_drive(axon, validators, concurrency, duration_s, payloads))
+        elapsed = time.monotonic() - started
+        done.set()
+        miner.stop()
+    latencies = sorted(t for t, _ in results)
+    return LoadReport(
+        label, len(results), elapsed, latencies,
+        failed=sum(1 for _, status in results if status != 200),
+        late=sum(1 for t in latencies if t > VALIDATOR_TIMEOUT_S),
+        cpu_percent=[c for c, _ in samples], rss_mib=[r for _, r in samples],
+    )
+
+
+def challenge_payloads(count: int, seed: int = 99) -> list[str]:
+    return [base64.b64encode(c.jpeg).decode() for c in build_cases(count, seed)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="cpu-default")
@@ -109,43 +172,12 @@ def main() -> None:
     parser.add_argument("--max-batch", type=int, help="override every tier's max_batch (1: no micro-batching)")
     parser.add_argument("--images", type=int, default=64, help="distinct challenges, cycled (the miner's cache is off)")
     args = parser.parse_args()
-
-    hotkeys = [bt.Keypair.create_from_uri(f"//Validator{i}").ss58_address for i in range(args.validators)]
-    payloads = [base64.b64encode(c.jpeg).decode() for c in build_cases(args.images, seed=99)]
+    payloads = challenge_payloads(args.images)
     with tempfile.TemporaryDirectory() as tmp:
-        extra = ["--config", str(uncached_copy(args.config, Path(tmp), args.max_batch)), "--blacklist.rate_limit", "1000", "--blacklist.rate_burst", "1000"]
-        for hotkey in hotkeys:
-            extra += ["--local.validator_hotkey", hotkey]
-        miner = MinerProcess(Path(tmp), *extra)
-        process = psutil.Process(miner.process.pid)
-        samples: list[tuple[float, float]] = []
-        sampling = threading.Event()
-
-        def sample() -> None:
-            process.cpu_percent(None)
-            while not sampling.wait(1.0):
-                samples.append((process.cpu_percent(None), process.memory_info().rss / 2**20))
-
-        threading.Thread(target=sample, daemon=True).start()
-        axon = bt.AxonInfo(version=1, ip=miner.info["ip"], port=miner.info["port"], ip_type=4,
-                           hotkey=miner.info["hotkey"], coldkey=miner.info["hotkey"])
-        started = time.monotonic()
-        results = asyncio.run(drive(axon, args.validators, args.concurrency, args.duration, payloads))
-        elapsed = time.monotonic() - started
-        sampling.set()
-        miner.stop()
-
-    latencies = sorted(t for t, _ in results)
-    failed = sum(1 for _, status in results if status != 200)
-    late = sum(1 for t in latencies if t > VALIDATOR_TIMEOUT_S)
-    cpu = [c for c, _ in samples] or [0.0]
-    rss = [r for _, r in samples] or [0.0]
-    batching = "" if args.max_batch is None else f", max_batch {args.max_batch}"
-    print(f"preset {args.config}{batching}: {len(results)} requests from {args.validators} validators at concurrency {args.concurrency} in {elapsed:.0f} s")
-    print(f"  throughput {len(results) / elapsed:.1f} req/s   non-200 {failed}   later than 9 s {late}")
-    print(f"  latency ms: p50 {statistics.median(latencies) * 1000:.0f}  p95 {percentile(latencies, 0.95) * 1000:.0f}  "
-          f"p99 {percentile(latencies, 0.99) * 1000:.0f}  max {latencies[-1] * 1000:.0f}")
-    print(f"  miner CPU mean {statistics.mean(cpu):.0f}% (of {psutil.cpu_count()} cores x 100)   RSS MiB first {rss[0]:.0f} last {rss[-1]:.0f} max {max(rss):.0f}")
+        config = uncached_copy(args.config, Path(tmp), args.max_batch)
+        batching = "" if args.max_batch is None else f", max_batch {args.max_batch}"
+        label = f"preset {args.config}{batching}, {args.validators} validators, concurrency {args.concurrency}"
+        print(run_load(label, ["--config", str(config)], args.validators, args.concurrency, args.duration, payloads).lines())
 
 
 if __name__ == "__main__":

@@ -34,12 +34,14 @@ def free_port() -> int:
 
 
 class MinerProcess:
-    def __init__(self, tmp: Path, *extra: str):
+    """Our miner (or another entry point taking the same flags, e.g. the benchmarks' reference)."""
+
+    def __init__(self, tmp: Path, *extra: str, script: Path = REPO / "neurons" / "miner.py"):
         self.port = free_port()
         self.ready_file = tmp / "ready.json"
         self.log_path = tmp / "miner.log"
         self.args = [
-            sys.executable, str(REPO / "neurons" / "miner.py"),
+            sys.executable, str(script),
             "--local", "--wallet.path", str(tmp / "wallets"),
             "--axon.ip", "127.0.0.1", "--axon.port", str(self.port),
             "--local.ready_file", str(self.ready_file), *extra,
