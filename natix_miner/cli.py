@@ -3,7 +3,7 @@
   natix-miner run ...     the miner itself (same flags as `python neurons/miner.py`)
   natix-miner train ...   fine-tune the roadwork classifier (resumable)
   natix-miner eval ...    replay validator challenges and their scoring against a cascade or a miner
-  natix-miner calibrate   put a classifier's decision threshold on 0.5 (validators round there)
+  natix-miner calibrate   put a classifier's or a cascade's decision threshold on 0.5 (validators round there)
   natix-miner model-card  write the model_card.json SN72 requires, for your hotkey
   natix-miner sglang-args print, as JSON, the arguments each SGLang tier of a preset hands to SGLang
 """
@@ -14,8 +14,11 @@ import argparse
 import json
 import sys
 
+from cascade import training
 from cascade.config import ConfigError, load_config, sglang_server_args
 
+from . import calibrate, model_card
+from . import evaluate as evaluation
 from .errors import SetupError
 
 
@@ -35,20 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,eval,calibrate,model-card,sglang-args}")
     commands.add_parser("run", help="start the miner (see `natix-miner run --help`)")
     train = commands.add_parser("train", help="fine-tune the roadwork classifier", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    from cascade import training
-
     training.add_arguments(train)
     evaluate = commands.add_parser("eval", help="score a cascade or a running miner as validators would", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    from . import evaluate as evaluation
-
     evaluation.add_arguments(evaluate)
-    calibration = commands.add_parser("calibrate", help="fit threshold and temperature of a classifier folder", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    from . import calibrate
-
+    calibration = commands.add_parser("calibrate", help="fit threshold and temperature of a classifier folder or a cascade YAML", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     calibrate.add_arguments(calibration)
     card = commands.add_parser("model-card", help="write model_card.json for your hotkey", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    from . import model_card
-
     model_card.add_arguments(card)
     sglang_args = commands.add_parser("sglang-args", help="the SGLang arguments of a preset's VLM tiers, as JSON")
     sglang_args.add_argument("--config", default="h100", help="cascade preset or YAML")
