@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     guard.add_argument("--blacklist.rate_limit", type=float, default=5.0, help="sustained requests/s allowed per hotkey")
     guard.add_argument("--blacklist.rate_burst", type=int, default=20, help="requests a hotkey may send at once")
     parser.add_argument(
+        "--neuron.state_dir",
+        type=Path,
+        default=Path("~/.natix-miner"),
+        help="where the request journal (SQLite) lives; one file per wallet/hotkey/netuid",
+    )
+    parser.add_argument("--neuron.journal_days", type=float, default=30.0, help="days of requests the journal keeps")
+    parser.add_argument(
         "--neuron.chain_retries", type=int, default=3, help="retries (with backoff 2, 4, 8 s ...) before giving up on the chain"
     )
     guard.add_argument(
@@ -120,6 +127,8 @@ class MinerSettings:
     rate_burst: int
     sync_interval_s: float
     chain_retries: int
+    state_dir: Path
+    journal_days: float
     local: bool
     local_validator_hotkeys: list[str] = field(default_factory=list)
     ready_file: Path | None = None
@@ -145,6 +154,8 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         problems.append(f"--axon.port {port} must be within 1..65535")
     if get("blacklist.rate_limit") <= 0 or get("blacklist.rate_burst") < 1:
         problems.append("--blacklist.rate_limit must be > 0 and --blacklist.rate_burst >= 1")
+    if get("neuron.journal_days") <= 0:
+        problems.append("--neuron.journal_days must be more than 0")
     if get("neuron.chain_retries") < 0:
         problems.append("--neuron.chain_retries must be 0 or more")
     if get("neuron.sync_interval") < 1:
@@ -193,6 +204,8 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         rate_burst=get("blacklist.rate_burst"),
         sync_interval_s=get("neuron.sync_interval"),
         chain_retries=get("neuron.chain_retries"),
+        state_dir=Path(get("neuron.state_dir")).expanduser(),
+        journal_days=get("neuron.journal_days"),
         local=args.local,
         local_validator_hotkeys=list(hotkeys),
         ready_file=get("local.ready_file"),

@@ -40,6 +40,7 @@ class ForwardHandler:
         fallback_probability: float,
         workers: int,
         model_url: str = "",
+        journal=None,
     ):
         self.cascade = cascade
         self.limits = limits
@@ -49,6 +50,7 @@ class ForwardHandler:
         # Requests wait for a free worker here, never on the event loop.
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cascade")
         self.outcomes: Counter[str] = Counter()
+        self.journal = journal  # natix_miner.journal.RequestJournal, or None
 
     def _score(self, payload: str, deadline: float) -> CascadeResult:
         return self.cascade.predict_payload(payload, self.limits, deadline)
@@ -97,6 +99,14 @@ class ForwardHandler:
             synapse.model_url = self.model_url
             synapse.explanation = answer.explanation if answer.prediction > 0.5 else ""
         caller = synapse.dendrite.hotkey if synapse.dendrite is not None else "?"
+        if self.journal is not None:
+            try:  # committed before the answer leaves: a crash after this loses nothing
+                self.journal.record(
+                    caller, synapse.__class__.__name__, answer.latency_ms, answer.settled_by, answer.prediction,
+                    answer.outcome, answer.latency_ms / 1000.0 < (synapse.timeout or 12.0), synapse.testnet_label,
+                )
+            except Exception as exc:  # a full disk must not cost the answer
+                bt.logging.error(f"journal write failed: {exc}")
         label = f" label={synapse.testnet_label}" if synapse.testnet_label != -1 else ""
         bt.logging.info(
             f"{synapse.__class__.__name__} from {caller}: prediction={answer.prediction:.3f} "

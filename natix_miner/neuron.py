@@ -21,6 +21,7 @@ from .errors import SetupError
 from .forward import ForwardHandler
 from .guard import Guard, GuardPolicy
 from .http_limits import BodySizeLimit
+from .journal import RequestJournal
 from .local_chain import LocalChain
 from .protocol import ExtendedImageSynapse, ImageSynapse
 from .signatures import SignatureVerifier
@@ -58,6 +59,7 @@ class Miner:
         self.stop_event = threading.Event()
         self.axon: bt.Axon | None = None
         self.handler: ForwardHandler | None = None
+        self.journal: RequestJournal | None = None
 
     # --- start-up -------------------------------------------------------------------------------
 
@@ -135,13 +137,18 @@ class Miner:
         started = time.perf_counter()
         cascade.predict(generate_scene(0).image)  # warm-up: the first forward pays for allocation
         bt.logging.info(f"cascade warm in {(time.perf_counter() - started) * 1000:.0f} ms")
+        s = self.settings
+        journal_path = s.state_dir / f"journal-{s.wallet_name}-{s.wallet_hotkey}-{s.netuid}{'-local' if s.local else ''}.sqlite"
+        self.journal = RequestJournal(journal_path, retention_days=s.journal_days)
+        bt.logging.info(f"request journal: {journal_path} ({self.journal.count()} requests kept)")
         return ForwardHandler(
             cascade,
             config.image.limits(),
             deadline_s=config.deadline_s,
             fallback_probability=config.fallback_probability,
             workers=config.workers,
-            model_url=self.settings.model_url,
+            model_url=s.model_url,
+            journal=self.journal,
         )
 
     def _require_free_port(self) -> None:
@@ -233,6 +240,8 @@ class Miner:
             return
         self.guard.update(snapshot)
         self.verifier.forget_idle()
+        if self.journal is not None:
+            self.journal.prune()
         me = snapshot.by_hotkey.get(self.hotkey)
         if me is None:
             bt.logging.error(f"hotkey {self.hotkey} is no longer registered on netuid {s.netuid}: re-register to keep mining")
@@ -251,6 +260,9 @@ class Miner:
             self.axon.stop()
         if self.handler is not None:
             self.handler.shutdown()
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
 
 
 def configure_logging(level: str) -> None:

@@ -39,14 +39,15 @@ class MinerProcess:
     def __init__(self, tmp: Path, *extra: str, script: Path = REPO / "neurons" / "miner.py"):
         self.port = free_port()
         self.ready_file = tmp / "ready.json"
+        self.ready_file.unlink(missing_ok=True)  # a restart must not read the last run's
         self.log_path = tmp / "miner.log"
         self.args = [
             sys.executable, str(script),
-            "--local", "--wallet.path", str(tmp / "wallets"),
+            "--local", "--wallet.path", str(tmp / "wallets"), "--neuron.state_dir", str(tmp / "state"),
             "--axon.ip", "127.0.0.1", "--axon.port", str(self.port),
             "--local.ready_file", str(self.ready_file), *extra,
         ]
-        self._log = open(self.log_path, "w")
+        self._log = open(self.log_path, "a")
         self.process = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO)
         self.info = self._wait_ready()
 
@@ -66,11 +67,14 @@ class MinerProcess:
             self._log.flush()
         return self.log_path.read_text()
 
-    def query(self, requests: list[dict], signer: dict, concurrency: int = 1, timeout_s: float = 9.0) -> dict:
-        job = {
+    def job(self, requests: list[dict], signer: dict, concurrency: int = 1, timeout_s: float = 9.0) -> dict:
+        return {
             "axon": {"ip": self.info["ip"], "port": self.info["port"], "hotkey": self.info["hotkey"]},
             "signer": signer, "requests": requests, "concurrency": concurrency, "timeout": timeout_s,
         }
+
+    def query(self, requests: list[dict], signer: dict, concurrency: int = 1, timeout_s: float = 9.0) -> dict:
+        job = self.job(requests, signer, concurrency, timeout_s)
         done = subprocess.run(
             [client_python(), str(CLIENT), "--job", "-"], input=json.dumps(job), capture_output=True, text=True, timeout=300
         )

@@ -1,0 +1,78 @@
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+
+import bittensor as bt
+import numpy as np
+import pytest
+
+from natix_miner.journal import RequestJournal
+from natix_miner.scoring import ValidatorScore
+from tests.payloads import b64, jpeg_bytes
+from tests.wire.harness import CLIENT, MinerProcess, client_python
+
+
+def test_records_prunes_by_age_and_by_count(tmp_path):
+    journal = RequestJournal(tmp_path / "j.sqlite", retention_days=1.0, max_rows=5)
+    now = time.time()
+    for i in range(8):
+        journal.record("5V", "ImageSynapse", 30.0, "lite0", 0.2, "ok", True, ts=now - (3 * 86400 if i < 2 else 0))
+    assert journal.count() == 8
+    assert journal.prune(now) == 3  # 2 too old, then 1 beyond the 5-row budget
+    assert journal.count() == 5 and [r["ts"] for r in journal.rows()][0] == pytest.approx(now)
+
+
+def test_testnet_replay_matches_the_validator_formula(tmp_path):
+    journal = RequestJournal(tmp_path / "j.sqlite")
+    rng = np.random.default_rng(0)
+    direct = {"5A": ValidatorScore(), "5B": ValidatorScore()}
+    expected = {}
+    for _ in range(150):
+        hotkey = str(rng.choice(["5A", "5B"]))
+        label = int(rng.integers(0, 2))
+        prediction = float(np.clip(label + rng.normal(0, 0.45), 0, 1))
+        journal.record(hotkey, "ImageSynapse", 10.0, "lite0", prediction, "ok", True, testnet_label=label)
+        expected[hotkey] = direct[hotkey].record(prediction, label)
+    journal.record("5C", "ImageSynapse", 10.0, "lite0", 0.9, "ok", True)  # mainnet: no label, no replay
+    replayed = {s.hotkey: s for s in journal.testnet_scores()}
+    assert set(replayed) == {"5A", "5B"}
+    for hotkey, score in replayed.items():
+        assert score.reward == pytest.approx(expected[hotkey])
+
+
+def test_a_killed_miner_loses_no_answered_request(tmp_path):
+    validator = bt.Keypair.create_from_uri("//Alice").ss58_address
+    args = ("--local.validator_hotkey", validator, "--blacklist.rate_limit", "100", "--blacklist.rate_burst", "200")
+    miner = MinerProcess(tmp_path, *args)
+    labelled = [{"synapse": "ImageSynapse", "image": b64(jpeg_bytes(seed=i, roadwork=bool(i % 2))), "testnet_label": i % 2} for i in range(12)]
+    first = miner.query(labelled, {"uri": "//Alice"}, concurrency=4)["results"]
+    assert [r["status_code"] for r in first] == [200] * 12
+
+    # mid-traffic: a second client is sending when the miner is SIGKILLed
+    job = miner.job([{"synapse": "ImageSynapse", "image": b64(jpeg_bytes(seed=100 + i))} for i in range(200)], {"uri": "//Alice"}, concurrency=4, timeout_s=5)
+    sender = subprocess.Popen([client_python(), str(CLIENT), "--job", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    sender.stdin.write(json.dumps(job))
+    sender.stdin.close()
+    time.sleep(1.5)
+    miner.process.send_signal(signal.SIGKILL)
+    miner.process.wait()
+    second = json.loads(sender.stdout.read().strip().splitlines()[-1])["results"]
+    sender.wait()
+    answered_second = sum(1 for r in second if r["status_code"] == 200)
+    assert 0 < answered_second < 200, "the kill should land mid-traffic"
+
+    restarted = MinerProcess(tmp_path, *args)  # same wallet and state folder
+    try:
+        journal_file = next((tmp_path / "state").glob("journal-*.sqlite"))
+        rows = sqlite3.connect(journal_file).execute("SELECT prediction, testnet_label FROM requests ORDER BY id").fetchall()
+        assert len(rows) >= 12 + answered_second  # everything answered was committed first
+        labelled_rows = [(p, y) for p, y in rows if y != -1]
+        assert sorted(p for p, _ in labelled_rows) == pytest.approx(sorted(r["prediction"] for r in first))
+        replay = ValidatorScore()
+        direct = [replay.record(p, y) for p, y in labelled_rows][-1]
+        journal = RequestJournal(journal_file)
+        assert journal.testnet_scores()[0].reward == pytest.approx(direct)
+    finally:
+        restarted.stop()
