@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("~/.natix-miner"),
         help="where the request journal (SQLite) lives; one file per wallet/hotkey/netuid",
     )
+    parser.add_argument("--metrics.port", type=int, default=0, help="serve Prometheus metrics at http://HOST:PORT/metrics (0: off)")
+    parser.add_argument("--metrics.ip", default="0.0.0.0", help="address the metrics server binds to")
     parser.add_argument("--neuron.journal_days", type=float, default=30.0, help="days of requests the journal keeps")
     parser.add_argument(
         "--neuron.chain_retries", type=int, default=3, help="retries (with backoff 2, 4, 8 s ...) before giving up on the chain"
@@ -129,6 +131,8 @@ class MinerSettings:
     chain_retries: int
     state_dir: Path
     journal_days: float
+    metrics_port: int
+    metrics_ip: str
     local: bool
     local_validator_hotkeys: list[str] = field(default_factory=list)
     ready_file: Path | None = None
@@ -154,6 +158,8 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         problems.append(f"--axon.port {port} must be within 1..65535")
     if get("blacklist.rate_limit") <= 0 or get("blacklist.rate_burst") < 1:
         problems.append("--blacklist.rate_limit must be > 0 and --blacklist.rate_burst >= 1")
+    if not 0 <= get("metrics.port") <= 65535 or (get("metrics.port") and get("metrics.port") == port):
+        problems.append(f"--metrics.port {get('metrics.port')} must be 0 (off) or a free port other than --axon.port")
     if get("neuron.journal_days") <= 0:
         problems.append("--neuron.journal_days must be more than 0")
     if get("neuron.chain_retries") < 0:
@@ -206,6 +212,8 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         chain_retries=get("neuron.chain_retries"),
         state_dir=Path(get("neuron.state_dir")).expanduser(),
         journal_days=get("neuron.journal_days"),
+        metrics_port=get("metrics.port"),
+        metrics_ip=get("metrics.ip"),
         local=args.local,
         local_validator_hotkeys=list(hotkeys),
         ready_file=get("local.ready_file"),

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import bittensor as bt
 
@@ -29,6 +29,7 @@ class Answer:
     outcome: str  # "ok", "no_answer" (no tier in time), "deadline", "error", or "rejected:<reason>"
     settled_by: str
     latency_ms: float
+    tier_ms: dict[str, float] = field(default_factory=dict)
 
 
 class ForwardHandler:
@@ -41,6 +42,7 @@ class ForwardHandler:
         workers: int,
         model_url: str = "",
         journal=None,
+        metrics=None,
     ):
         self.cascade = cascade
         self.limits = limits
@@ -51,6 +53,7 @@ class ForwardHandler:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cascade")
         self.outcomes: Counter[str] = Counter()
         self.journal = journal  # natix_miner.journal.RequestJournal, or None
+        self.metrics = metrics  # natix_miner.metrics.MinerMetrics, or None
 
     def _score(self, payload: str, deadline: float) -> CascadeResult:
         return self.cascade.predict_payload(payload, self.limits, deadline)
@@ -63,6 +66,7 @@ class ForwardHandler:
 
     async def answer(self, payload: str, budget_s: float | None = None) -> Answer:
         started = time.perf_counter()
+        tier_ms: dict[str, float] = {}
         budget_s = self.deadline_s if budget_s is None else budget_s
         loop = asyncio.get_running_loop()
         # The cascade stops itself a little early and answers with what it has; the outer timeout
@@ -73,7 +77,7 @@ class ForwardHandler:
                 loop.run_in_executor(self.executor, self._score, payload, cascade_deadline), timeout=budget_s
             )
             prediction = result.probability  # finite and within [0, 1]: the cascade guarantees it
-            outcome, explanation = "ok", result.explanation
+            outcome, explanation, tier_ms = "ok", result.explanation, result.tier_ms
             settled_by = "cache" if result.cached else result.settled_by
         except ImageRejected as exc:
             bt.logging.warning(f"image rejected: {exc}")
@@ -88,7 +92,7 @@ class ForwardHandler:
             bt.logging.error(f"cascade failed ({type(exc).__name__}: {exc}); answering {self.fallback}")
             prediction, explanation, outcome, settled_by = self.fallback, "", "error", "-"
         self.outcomes[outcome] += 1
-        return Answer(prediction, explanation, outcome, settled_by, (time.perf_counter() - started) * 1000.0)
+        return Answer(prediction, explanation, outcome, settled_by, (time.perf_counter() - started) * 1000.0, tier_ms)
 
     async def forward(self, synapse: ImageSynapse) -> ImageSynapse:
         answer = await self.answer(synapse.image, self.budget_s(synapse.timeout))
@@ -107,6 +111,9 @@ class ForwardHandler:
                 )
             except Exception as exc:  # a full disk must not cost the answer
                 bt.logging.error(f"journal write failed: {exc}")
+        if self.metrics is not None:
+            self.metrics.answered(synapse.__class__.__name__, caller, answer.outcome.split(":")[0],
+                                  answer.latency_ms / 1000.0, answer.settled_by, answer.tier_ms)
         label = f" label={synapse.testnet_label}" if synapse.testnet_label != -1 else ""
         bt.logging.info(
             f"{synapse.__class__.__name__} from {caller}: prediction={answer.prediction:.3f} "

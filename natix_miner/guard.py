@@ -31,13 +31,14 @@ class _TokenBucket:
 class Guard:
     """Blacklist and priority from the latest chain snapshot (swapped in by the sync loop)."""
 
-    def __init__(self, policy: GuardPolicy, snapshot: ChainSnapshot, clock=time.monotonic):
+    def __init__(self, policy: GuardPolicy, snapshot: ChainSnapshot, clock=time.monotonic, on_refusal=None):
         self.policy = policy
         self.snapshot = snapshot
         self._clock = clock
         self._buckets: dict[str, _TokenBucket] = {}
         self._lock = threading.Lock()
         self.refusals: Counter[str] = Counter()
+        self._on_refusal = on_refusal  # called with the reason, e.g. to count it in metrics
 
     def update(self, snapshot: ChainSnapshot) -> None:
         self.snapshot = snapshot
@@ -68,6 +69,8 @@ class Guard:
 
     def _refuse(self, reason: str, detail: str) -> tuple[bool, str]:
         self.refusals[reason] += 1
+        if self._on_refusal is not None:
+            self._on_refusal(reason)
         bt.logging.debug(f"refused: {detail}")
         return True, detail
 

@@ -22,6 +22,7 @@ from .forward import ForwardHandler
 from .guard import Guard, GuardPolicy
 from .http_limits import BodySizeLimit
 from .journal import RequestJournal
+from .metrics import MinerMetrics
 from .local_chain import LocalChain
 from .protocol import ExtendedImageSynapse, ImageSynapse
 from .signatures import SignatureVerifier
@@ -72,7 +73,11 @@ class Miner:
         with self._explain_chain_errors("checking registration"):
             self.uid = self._require_registration()
             snapshot = self.chain.snapshot(s.netuid)
-        self.guard = Guard(GuardPolicy(s.force_validator_permit, s.min_stake, s.rate_limit, s.rate_burst), snapshot)
+        self.metrics = MinerMetrics()
+        self.guard = Guard(
+            GuardPolicy(s.force_validator_permit, s.min_stake, s.rate_limit, s.rate_burst), snapshot,
+            on_refusal=lambda reason: self.metrics.refused.labels(reason).inc(),
+        )
         self.verifier = SignatureVerifier(self.hotkey)
         self.handler = self._load_cascade()
         if not s.local and not s.model_url:
@@ -82,6 +87,13 @@ class Miner:
             self.axon.serve(netuid=s.netuid, subtensor=self.chain)
         self.axon.start()
         self._wait_until_answering()
+        if s.metrics_port:
+            try:
+                self.metrics.serve(s.metrics_port, s.metrics_ip)
+            except OSError as exc:
+                raise SetupError(f"cannot serve metrics on {s.metrics_ip}:{s.metrics_port} ({exc.strerror}): choose another --metrics.port") from None
+            bt.logging.info(f"metrics at http://{s.metrics_ip}:{s.metrics_port}/metrics")
+        self._publish_figures(snapshot)
         bt.logging.info(
             f"miner uid {self.uid} ({self.hotkey}) serving netuid {s.netuid} on {self.axon.external_ip}:"
             f"{self.axon.external_port} via {self.chain.network}"
@@ -149,6 +161,7 @@ class Miner:
             workers=config.workers,
             model_url=s.model_url,
             journal=self.journal,
+            metrics=self.metrics,
         )
 
     def _require_free_port(self) -> None:
@@ -239,6 +252,7 @@ class Miner:
             bt.logging.warning(f"metagraph sync failed, keeping the previous view: {exc}")
             return
         self.guard.update(snapshot)
+        self._publish_figures(snapshot)
         self.verifier.forget_idle()
         if self.journal is not None:
             self.journal.prune()
@@ -253,6 +267,14 @@ class Miner:
             f"block {snapshot.block} | uid {me.uid} | stake {me.stake:.2f} | incentive {me.incentive:.5f} | "
             f"emission {me.emission:.5f} | answers {dict(self.handler.outcomes)} | refused {dict(self.guard.refusals)}"
         )
+
+    def _publish_figures(self, snapshot) -> None:
+        me = snapshot.by_hotkey.get(self.hotkey)
+        self.metrics.chain.labels("block").set(snapshot.block)
+        self.metrics.chain.labels("registered").set(me is not None)
+        if me is not None:
+            for figure in ("uid", "stake", "incentive", "emission", "validator_trust"):
+                self.metrics.chain.labels(figure).set(getattr(me, figure))
 
     def stop(self) -> None:
         self.stop_event.set()
