@@ -29,6 +29,17 @@ CREATE TABLE IF NOT EXISTS requests (
     testnet_label INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
+CREATE TABLE IF NOT EXISTS chain_figures (
+    ts REAL NOT NULL,
+    block INTEGER NOT NULL,
+    registered INTEGER NOT NULL,
+    uid INTEGER,
+    stake REAL,
+    incentive REAL,
+    emission REAL,
+    validator_trust REAL
+);
+CREATE INDEX IF NOT EXISTS chain_figures_ts ON chain_figures (ts);
 CREATE INDEX IF NOT EXISTS requests_hotkey ON requests (hotkey, id);
 """
 
@@ -61,12 +72,29 @@ class RequestJournal:
                 (time.time() if ts is None else ts, hotkey, synapse, latency_ms, tier, prediction, outcome, int(in_time), testnet_label),
             )
 
+    def record_figures(self, block: int, standing=None, ts: float | None = None) -> None:
+        """This miner's figures at `block` (`standing`: a chain.NeuronStanding, None if deregistered)."""
+        values = (None,) * 5 if standing is None else (
+            standing.uid, standing.stake, standing.incentive, standing.emission, standing.validator_trust)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO chain_figures (ts, block, registered, uid, stake, incentive, emission, validator_trust)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (time.time() if ts is None else ts, block, int(standing is not None), *values),
+            )
+
+    def latest_figures(self) -> sqlite3.Row | None:
+        cursor = self._db.execute("SELECT * FROM chain_figures ORDER BY ts DESC LIMIT 1")
+        cursor.row_factory = sqlite3.Row
+        return cursor.fetchone()
+
     def prune(self, now: float | None = None) -> int:
         """Drop rows past the retention age or beyond the row budget; returns how many went."""
         now = time.time() if now is None else now
         with self._lock:
             before = self.count()
             self._db.execute("DELETE FROM requests WHERE ts < ?", (now - self.retention_s,))
+            self._db.execute("DELETE FROM chain_figures WHERE ts < ?", (now - self.retention_s,))
             self._db.execute(
                 "DELETE FROM requests WHERE id <= (SELECT MAX(id) FROM requests) - ?", (self.max_rows,)
             )

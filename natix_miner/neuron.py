@@ -270,6 +270,8 @@ class Miner:
 
     def _publish_figures(self, snapshot) -> None:
         me = snapshot.by_hotkey.get(self.hotkey)
+        if self.journal is not None:
+            self.journal.record_figures(snapshot.block, me)
         self.metrics.chain.labels("block").set(snapshot.block)
         self.metrics.chain.labels("registered").set(me is not None)
         if me is not None:

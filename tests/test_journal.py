@@ -76,3 +76,21 @@ def test_a_killed_miner_loses_no_answered_request(tmp_path):
         assert journal.testnet_scores()[0].reward == pytest.approx(direct)
     finally:
         restarted.stop()
+
+
+def test_status_shows_chain_figures_and_traffic(tmp_path, capsys):
+    from natix_miner.chain import NeuronStanding
+    from natix_miner.cli import main
+
+    journal = RequestJournal(tmp_path / "journal-default-default-72.sqlite")
+    journal.record_figures(4321, NeuronStanding(7, "5Me", "5Cold", 12.5, False, incentive=0.0123, emission=0.5, validator_trust=0.0))
+    for latency in (40.0, 60.0, 80.0):
+        journal.record("5Alice", "ImageSynapse", latency, "lite0", 0.8, "ok", True, testnet_label=1)
+    journal.record("5Alice", "ImageSynapse", 9500.0, "-", 0.5, "deadline", False, testnet_label=0)
+    journal.close()
+    assert main(["status", "--state-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "block 4321" in out and "uid 7" in out and "incentive 0.01230" in out
+    assert "4 requests" in out and "75.0%" in out  # 3 of 4 ok
+    assert "testnet replay for 5Alice" in out
+    assert main(["status", "--state-dir", str(tmp_path / "nowhere")]) == 2
