@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--metrics.port", type=int, default=0, help="serve Prometheus metrics at http://HOST:PORT/metrics (0: off)")
     parser.add_argument("--metrics.ip", default="0.0.0.0", help="address the metrics server binds to")
+    parser.add_argument("--active.margin", type=float, default=0.15, help="keep images answered within this of 0.5, for labelling (0: keep none)")
+    parser.add_argument("--active.max_images", type=int, default=5000, help="uncertain images kept in STATE_DIR/uncertain; oldest go first")
     parser.add_argument("--neuron.journal_days", type=float, default=30.0, help="days of requests the journal keeps")
     parser.add_argument(
         "--neuron.chain_retries", type=int, default=3, help="retries (with backoff 2, 4, 8 s ...) before giving up on the chain"
@@ -133,6 +135,8 @@ class MinerSettings:
     journal_days: float
     metrics_port: int
     metrics_ip: str
+    active_margin: float
+    active_max_images: int
     local: bool
     local_validator_hotkeys: list[str] = field(default_factory=list)
     ready_file: Path | None = None
@@ -160,6 +164,8 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         problems.append("--blacklist.rate_limit must be > 0 and --blacklist.rate_burst >= 1")
     if not 0 <= get("metrics.port") <= 65535 or (get("metrics.port") and get("metrics.port") == port):
         problems.append(f"--metrics.port {get('metrics.port')} must be 0 (off) or a free port other than --axon.port")
+    if not 0 <= get("active.margin") <= 0.5 or get("active.max_images") < 0:
+        problems.append("--active.margin must be within 0..0.5 and --active.max_images 0 or more")
     if get("neuron.journal_days") <= 0:
         problems.append("--neuron.journal_days must be more than 0")
     if get("neuron.chain_retries") < 0:
@@ -214,6 +220,8 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         journal_days=get("neuron.journal_days"),
         metrics_port=get("metrics.port"),
         metrics_ip=get("metrics.ip"),
+        active_margin=get("active.margin"),
+        active_max_images=get("active.max_images"),
         local=args.local,
         local_validator_hotkeys=list(hotkeys),
         ready_file=get("local.ready_file"),

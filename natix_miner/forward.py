@@ -43,6 +43,7 @@ class ForwardHandler:
         model_url: str = "",
         journal=None,
         metrics=None,
+        uncertain=None,
     ):
         self.cascade = cascade
         self.limits = limits
@@ -54,6 +55,7 @@ class ForwardHandler:
         self.outcomes: Counter[str] = Counter()
         self.journal = journal  # natix_miner.journal.RequestJournal, or None
         self.metrics = metrics  # natix_miner.metrics.MinerMetrics, or None
+        self.uncertain = uncertain  # natix_miner.active_learning.UncertainStore, or None
 
     def _score(self, payload: str, deadline: float) -> CascadeResult:
         return self.cascade.predict_payload(payload, self.limits, deadline)
@@ -96,6 +98,11 @@ class ForwardHandler:
 
     async def forward(self, synapse: ImageSynapse) -> ImageSynapse:
         answer = await self.answer(synapse.image, self.budget_s(synapse.timeout))
+        if self.uncertain is not None and answer.outcome == "ok" and answer.settled_by != "cache":
+            try:
+                self.uncertain.offer(synapse.image, answer.prediction)
+            except OSError as exc:  # a full disk must not cost the answer
+                bt.logging.error(f"keeping an uncertain image failed: {exc}")
         synapse.prediction = answer.prediction
         if answer.outcome.startswith("rejected"):
             synapse.image = ""  # do not echo garbage back

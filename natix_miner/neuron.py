@@ -21,6 +21,7 @@ from .errors import SetupError
 from .forward import ForwardHandler
 from .guard import Guard, GuardPolicy
 from .http_limits import BodySizeLimit
+from .active_learning import UncertainStore
 from .journal import RequestJournal
 from .metrics import MinerMetrics
 from .local_chain import LocalChain
@@ -162,6 +163,7 @@ class Miner:
             model_url=s.model_url,
             journal=self.journal,
             metrics=self.metrics,
+            uncertain=UncertainStore(s.state_dir / "uncertain", s.active_margin, s.active_max_images) if s.active_margin > 0 else None,
         )
 
     def _require_free_port(self) -> None:
