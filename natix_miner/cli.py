@@ -7,6 +7,7 @@
   natix-miner model-card  write the model_card.json SN72 requires, for your hotkey
   natix-miner sglang-args print, as JSON, the arguments each SGLang tier of a preset hands to SGLang
   natix-miner status      the miner's latest chain figures and the last day's traffic
+  natix-miner report      a PNG of incentive, latency, traffic and replayed reward over a period
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 from cascade import training
 from cascade.config import ConfigError, load_config, sglang_server_args
 
-from . import calibrate, model_card, status
+from . import calibrate, model_card, report, status
 from . import evaluate as evaluation
 from .errors import SetupError
 
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_miner(argv[1:])
     parser = argparse.ArgumentParser(prog="natix-miner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,eval,calibrate,model-card,sglang-args,status}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,eval,calibrate,model-card,sglang-args,status,report}")
     commands.add_parser("run", help="start the miner (see `natix-miner run --help`)")
     train = commands.add_parser("train", help="fine-tune the roadwork classifier", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     training.add_arguments(train)
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     sglang_args = commands.add_parser("sglang-args", help="the SGLang arguments of a preset's VLM tiers, as JSON")
     sglang_args.add_argument("--config", default="h100", help="cascade preset or YAML")
     status.add_arguments(commands.add_parser("status", help="chain figures and recent traffic from the miner's journal", formatter_class=argparse.ArgumentDefaultsHelpFormatter))
+    report.add_arguments(commands.add_parser("report", help="PNG plots of the miner over a period", formatter_class=argparse.ArgumentDefaultsHelpFormatter))
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -60,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             calibrate.run_calibrate(args)
         elif args.command == "model-card":
             model_card.run_model_card(args)
+        elif args.command == "report":
+            report.run_report(args)
         elif args.command == "status":
             status.run_status(args)
         elif args.command == "sglang-args":

@@ -94,3 +94,27 @@ def test_status_shows_chain_figures_and_traffic(tmp_path, capsys):
     assert "4 requests" in out and "75.0%" in out  # 3 of 4 ok
     assert "testnet replay for 5Alice" in out
     assert main(["status", "--state-dir", str(tmp_path / "nowhere")]) == 2
+
+
+def test_report_draws_a_week_of_journal(tmp_path):
+    from PIL import Image
+
+    from natix_miner.chain import NeuronStanding
+    from natix_miner.cli import main
+
+    journal = RequestJournal(tmp_path / "journal-default-default-323.sqlite")
+    rng = np.random.default_rng(3)
+    now = time.time()
+    for hour in range(7 * 24):
+        ts = now - (7 * 24 - hour) * 3600
+        journal.record_figures(1000 + hour * 300, NeuronStanding(3, "5Me", "5C", 10.0, False, incentive=0.001 * (1 + hour / 50), emission=0.2 + hour / 500), ts=ts)
+        for validator in ("5Alice", "5Bob", "5Carol"):
+            label = int(rng.integers(0, 2))
+            prediction = float(np.clip(label + rng.normal(0, 0.4), 0, 1))
+            outcome = "ok" if rng.random() > 0.03 else "deadline"
+            journal.record(validator, "ImageSynapse", float(rng.gamma(2, 40)), "lite0", prediction, outcome, True, label, ts=ts + 60)
+    journal.close()
+    out = tmp_path / "report.png"
+    assert main(["report", "--state-dir", str(tmp_path), "--out", str(out)]) == 0
+    with Image.open(out) as image:
+        assert image.format == "PNG" and image.size[0] >= 1000 and image.size[1] >= 700
