@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cascade.config import build_cascade, load_config  # noqa: E402
 from cascade.image import decode_base64_image  # noqa: E402
 from natix_miner.evaluate import build_cases  # noqa: E402
-from natix_miner.scoring import matthews  # noqa: E402
+from cascade.calibration import matthews  # noqa: E402
 
 
 def main() -> None:

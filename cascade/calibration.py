@@ -14,6 +14,23 @@ import numpy as np
 
 from .tier import Tier, TierOutput
 
+EPSILON = 1e-6  # probabilities are clipped this far from 0 and 1 before taking log-odds
+
+
+def logit(p: float) -> float:
+    p = min(1.0 - EPSILON, max(EPSILON, p))
+    return math.log(p / (1.0 - p))
+
+
+def matthews(labels: np.ndarray, predictions: np.ndarray) -> float:
+    """MCC of 0/1 (or boolean) arrays; 0 when it is undefined, as scikit-learn answers."""
+    tp = float(np.sum((predictions == 1) & (labels == 1)))
+    tn = float(np.sum((predictions == 0) & (labels == 0)))
+    fp = float(np.sum((predictions == 1) & (labels == 0)))
+    fn = float(np.sum((predictions == 0) & (labels == 1)))
+    denominator = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return 0.0 if denominator == 0 else (tp * tn - fp * fn) / denominator
+
 
 @dataclass(frozen=True)
 class Calibration:
@@ -24,8 +41,7 @@ class Calibration:
         return 1.0 / (1.0 + np.exp(-(np.asarray(logits, dtype=np.float64) - self.threshold) / self.temperature))
 
     def apply_probability(self, probability: float) -> float:
-        p = min(1.0 - 1e-6, max(1e-6, probability))
-        return float(self.apply(np.array([math.log(p / (1.0 - p))]))[0])
+        return float(self.apply(np.array([logit(probability)]))[0])
 
 
 class CalibratedTier(Tier):
@@ -42,20 +58,13 @@ class CalibratedTier(Tier):
         return f"{self.inner.describe()}, calibrated (threshold {c.threshold:+.2f}, temperature {c.temperature:.2f})"
 
 
-def _mcc(labels: np.ndarray, decided: np.ndarray) -> float:
-    tp = float(np.sum(decided & labels)); tn = float(np.sum(~decided & ~labels))
-    fp = float(np.sum(decided & ~labels)); fn = float(np.sum(~decided & labels))
-    denominator = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    return 0.0 if denominator == 0 else (tp * tn - fp * fn) / denominator
-
-
 def best_threshold(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """The logit cut that maximises MCC (midway between neighbours), and that MCC."""
     logits = np.asarray(logits, dtype=np.float64)
     labels = np.asarray(labels).astype(bool)
     ordered = np.unique(logits)
     candidates = np.concatenate([[ordered[0] - 1.0], (ordered[:-1] + ordered[1:]) / 2.0, [ordered[-1] + 1.0]])
-    scores = [_mcc(labels, logits > cut) for cut in candidates]
+    scores = [matthews(labels, logits > cut) for cut in candidates]
     best = int(np.argmax(scores))
     return float(candidates[best]), float(scores[best])
 

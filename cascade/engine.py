@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from .calibration import logit
 from .image import ImageLimits, decode_base64_image
 from .tier import Tier, TierOutput
-
-EPSILON = 1e-6
 
 
 class NoAnswer(RuntimeError):
@@ -101,11 +100,6 @@ class CircuitBreaker:
     @property
     def is_open(self) -> bool:
         return self._opened_at is not None
-
-
-def logit(p: float) -> float:
-    p = min(1.0 - EPSILON, max(EPSILON, p))
-    return math.log(p / (1.0 - p))
 
 
 def fuse(answers: list[tuple[float, TierOutput]]) -> float:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import io
-import math
 from pathlib import Path
 
 import numpy as np
 import yaml
 from PIL import Image
 
-from cascade.calibration import calibrate
+from cascade.calibration import calibrate, logit
 from cascade.config import PRESETS_DIR, build_cascade, build_tier, load_config, resolve_config_path
 from cascade.tiers.classifier import MANIFEST, ClassifierTier
 
@@ -39,11 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _images(cases) -> list[Image.Image]:
     return [Image.open(io.BytesIO(c.jpeg)).convert("RGB") for c in cases]
-
-
-def _logit(p: float) -> float:
-    p = min(1 - 1e-6, max(1e-6, p))
-    return math.log(p / (1 - p))
 
 
 def _section(fitted) -> dict:
@@ -79,7 +73,7 @@ def calibrate_config(name: str, cases) -> dict:
         tier = tier.model_copy(update={"calibration": None})
         built = build_tier(config, tier)
         probabilities = [o.probability for start in range(0, len(images), 16) for o in built.predict(images[start : start + 16])]
-        fitted, mcc = calibrate(np.array([_logit(p) for p in probabilities]), labels)
+        fitted, mcc = calibrate(np.array([logit(p) for p in probabilities]), labels)
         raw["tiers"][index]["calibration"] = _section(fitted)
         print(f"tier {tier.name}: threshold {fitted.threshold:+.3f}, temperature {fitted.temperature:.3f}, MCC alone {mcc:.3f}")
     raw.pop("calibration", None)
@@ -87,7 +81,7 @@ def calibrate_config(name: str, cases) -> dict:
     cascade = build_cascade(load_config(str(path)))  # the fused answer, with the tiers calibrated
     fused = [cascade.predict(image).probability for image in images]
     cascade.close()
-    fitted, mcc = calibrate(np.array([_logit(p) for p in fused]), labels)
+    fitted, mcc = calibrate(np.array([logit(p) for p in fused]), labels)
     raw["calibration"] = _section(fitted)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     print(f"cascade: threshold {fitted.threshold:+.3f}, temperature {fitted.temperature:.3f}, MCC {mcc:.3f}; written to {path}")

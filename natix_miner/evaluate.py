@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from cascade.calibration import matthews
 from cascade.challenge import LEVELS, make_challenge
-from cascade.scenes import generate_scene
 from cascade.datasets import open_labelled
+from cascade.scenes import generate_scene
 from cascade.training import HELDOUT_SCENE_SEED, SCENE_SIZE
 
-from .scoring import ValidatorScore, matthews
+from .scoring import ValidatorScore
 
 
 @dataclass

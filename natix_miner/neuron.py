@@ -80,6 +80,7 @@ class Miner:
             on_refusal=lambda reason: self.metrics.refused.labels(reason).inc(),
         )
         self.verifier = SignatureVerifier(self.hotkey)
+        self.journal = self._open_journal()
         self.handler = self._load_cascade()
         if not s.local and not s.model_url:
             bt.logging.warning("no --model_url: SN72 validators expect the Hugging Face repo of your model")
@@ -139,6 +140,13 @@ class Miner:
             )
         return uid
 
+    def _open_journal(self) -> RequestJournal:
+        s = self.settings
+        path = s.state_dir / f"journal-{s.wallet_name}-{s.wallet_hotkey}-{s.netuid}{'-local' if s.local else ''}.sqlite"
+        journal = RequestJournal(path, retention_days=s.journal_days)
+        bt.logging.info(f"request journal: {path} ({journal.count()} requests kept)")
+        return journal
+
     def _load_cascade(self) -> ForwardHandler:
         config = self.settings.cascade
         try:
@@ -151,9 +159,6 @@ class Miner:
         cascade.predict(generate_scene(0).image)  # warm-up: the first forward pays for allocation
         bt.logging.info(f"cascade warm in {(time.perf_counter() - started) * 1000:.0f} ms")
         s = self.settings
-        journal_path = s.state_dir / f"journal-{s.wallet_name}-{s.wallet_hotkey}-{s.netuid}{'-local' if s.local else ''}.sqlite"
-        self.journal = RequestJournal(journal_path, retention_days=s.journal_days)
-        bt.logging.info(f"request journal: {journal_path} ({self.journal.count()} requests kept)")
         return ForwardHandler(
             cascade,
             config.image.limits(),

@@ -14,18 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cascade.calibration import matthews
+
 HISTORY = 100
 ACCURACY_WINDOW = 10
 REWARD_EXPONENT = 3.0
-
-
-def matthews(labels: np.ndarray, predictions: np.ndarray) -> float:
-    tp = float(np.sum((predictions == 1) & (labels == 1)))
-    tn = float(np.sum((predictions == 0) & (labels == 0)))
-    fp = float(np.sum((predictions == 1) & (labels == 0)))
-    fn = float(np.sum((predictions == 0) & (labels == 1)))
-    denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    return 0.0 if denominator == 0 else (tp * tn - fp * fn) / denominator
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from cascade.engine import Cascade, CircuitBreaker, NoAnswer, Stage, fuse
 from cascade.image import ImageLimits
 from cascade.tier import Tier, TierOutput
 from tests.payloads import b64, jpeg_bytes
+from tests.clock import FakeClock
 
 IMAGE = Image.new("RGB", (8, 8))
 
@@ -27,14 +28,6 @@ class Scripted(Tier):
         if self.fail:
             raise RuntimeError(f"{self.name} is down")
         return [TierOutput(self.probability, f"{self.name}: {self.probability}") for _ in images]
-
-
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
 
 
 def test_fusion_is_a_weighted_mean_of_log_odds():
@@ -68,7 +61,7 @@ def test_a_slow_tier_is_abandoned_then_skipped_and_the_answer_arrives_in_time():
 
 
 def test_a_failing_tier_is_bypassed_its_breaker_opens_and_it_recovers():
-    clock = Clock()
+    clock = FakeClock(100.0)
     primary, backup = Scripted("primary", 0.8, fail=True), Scripted("backup", 0.4)
     cascade = Cascade([Stage(primary), Stage(backup)], breakers=[CircuitBreaker(2, 30.0, clock), CircuitBreaker(clock=clock)], cache_size=0, clock=clock)
     for _ in range(2):

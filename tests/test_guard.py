@@ -3,6 +3,7 @@ import bittensor as bt
 from natix_miner.chain import ChainSnapshot, NeuronStanding
 from natix_miner.guard import Guard, GuardPolicy
 from natix_miner.protocol import ImageSynapse
+from tests.clock import FakeClock
 
 VALIDATOR, MINER, STRANGER = "5Validator", "5Miner", "5Stranger"
 
@@ -22,14 +23,6 @@ def request_from(hotkey):
     synapse = ImageSynapse()
     synapse.dendrite = bt.TerminalInfo(hotkey=hotkey)
     return synapse
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
 
 
 def test_refuses_unregistered_and_non_validators_allows_validators():
