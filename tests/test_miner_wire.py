@@ -70,13 +70,16 @@ def rss_mb(pid):
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
+ROUNDS, WARM_ROUNDS = 6, 3
+
+
 def test_hostile_payloads_neither_crash_nor_hang_the_miner(miner):
     payloads = hostile_payloads(MAX_PAYLOAD)
     payloads["huge_body"] = "A" * (2 * MAX_PAYLOAD)  # beyond the HTTP body limit, not just the image limit
     names = list(payloads)
     requests = [{"synapse": "ImageSynapse", "image": payloads[n]} for n in names] * 3
     rss = [rss_mb(miner.process.pid)]
-    for _ in range(4):
+    for _ in range(ROUNDS):
         results = miner.query(requests, VALIDATOR, concurrency=4)["results"]
         rss.append(rss_mb(miner.process.pid))
         for name, result in zip(names * 3, results):
@@ -85,10 +88,12 @@ def test_hostile_payloads_neither_crash_nor_hang_the_miner(miner):
                 assert result["status_code"] == 413, result  # refused before the body is read
             else:
                 assert result["status_code"] == 200 and result["prediction"] == 0.5, (name, result)
-    print(f"miner RSS (MiB) before and after each of 4 rounds of {len(requests)} hostile requests: "
+    print(f"miner RSS (MiB) before and after each of {ROUNDS} rounds of {len(requests)} hostile requests: "
           + ", ".join(f"{r:.0f}" for r in rss))
     assert miner.process.poll() is None
-    assert rss[-1] - rss[1] < 40, "resident memory keeps growing under hostile input"
+    # The first rounds fill glibc's per-thread arenas with the 8 MB payloads' transients (seen: +30 to
+    # +80 MiB, sometimes still in round 4); bounded means no growth once they are warm.
+    assert rss[-1] - rss[WARM_ROUNDS] < 40, "resident memory keeps growing under hostile input"
     follow_up = miner.query([image_request(seed=21)], VALIDATOR)["results"][0]
     assert follow_up["status_code"] == 200 and 0.0 <= follow_up["prediction"] <= 1.0
 
