@@ -150,6 +150,11 @@ def resolve_config_path(name_or_path: str) -> Path:
     return preset
 
 
+def validation_problems(exc: ValidationError) -> str:
+    """Every problem pydantic found, each as `where.in.the.yaml: what`, on one line."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors())
+
+
 def load_config(name_or_path: str, device_override: str | None = None, check_models: bool = True) -> CascadeConfig:
     path = resolve_config_path(name_or_path)
     try:
@@ -163,10 +168,7 @@ def load_config(name_or_path: str, device_override: str | None = None, check_mod
     try:
         config = CascadeConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from None
+        raise ConfigError(f"{path}: {validation_problems(exc)}") from None
     config.source = path
     for tier in config.tiers if check_models else []:
         folder = config.model_folder(tier)

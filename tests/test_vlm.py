@@ -16,7 +16,7 @@ from cascade.runtimes.sglang_runtime import SGLangHTTPRuntime
 from cascade.runtimes.transformers_runtime import TransformersRuntime
 from cascade.scenes import generate_scene
 from cascade.tiers.vlm import DEFAULT_PROMPT, VLMJudgeTier, yes_probability
-from tests.tiny_vlm import build_tiny_vlm
+from compression.tiny import build_tiny_vlm
 
 
 @pytest.fixture(scope="module")

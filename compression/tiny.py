@@ -1,5 +1,7 @@
 """A tiny LLaVA (CLIP vision tower + Llama) built from configs with random weights, and a
-word-level tokenizer made on the spot: a real transformers VLM that needs no download."""
+word-level tokenizer made on the spot: a real transformers VLM that needs no download.
+
+Recipes name it as `model: tiny:llava` (the CPU smoke-test recipe); tests judge with it."""
 
 from pathlib import Path
 
