@@ -5,6 +5,8 @@
   natix-miner eval ...    replay validator challenges and their scoring against a cascade or a miner
   natix-miner calibrate   put a classifier's or a cascade's decision threshold on 0.5 (validators round there)
   natix-miner model-card  write the model_card.json SN72 requires, for your hotkey
+  natix-miner register    the NATIX economy registration of your uid and model (after btcli's)
+  natix-miner doctor      check wallet, registration, port, IP, models, disk and GPU before starting
   natix-miner sglang-args print, as JSON, the arguments each SGLang tier of a preset hands to SGLang
   natix-miner status      the miner's latest chain figures and the last day's traffic
   natix-miner report      a PNG of incentive, latency, traffic and replayed reward over a period
@@ -19,9 +21,13 @@ import sys
 from cascade import training
 from cascade.config import ConfigError, load_config, sglang_server_args
 
-from . import calibrate, model_card, report, status
+from . import calibrate, model_card, register, report, status
 from . import evaluate as evaluation
 from .errors import SetupError
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, description and epilog kept as written."""
 
 
 def preset_sglang_args(config_name: str) -> dict[str, dict]:
@@ -36,8 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         from .neuron import main as run_miner
 
         return run_miner(argv[1:])
+    if argv and argv[0] == "doctor":  # checks what `run` would use, so it takes the same flags
+        from .doctor import main as run_doctor
+
+        return run_doctor(argv[1:])
     parser = argparse.ArgumentParser(prog="natix-miner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,eval,calibrate,model-card,sglang-args,status,report}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,eval,calibrate,model-card,register,doctor,sglang-args,status,report}")
     commands.add_parser("run", help="start the miner (see `natix-miner run --help`)")
     train = commands.add_parser("train", help="fine-tune the roadwork classifier", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     training.add_arguments(train)
@@ -47,11 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     calibrate.add_arguments(calibration)
     card = commands.add_parser("model-card", help="write model_card.json for your hotkey", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     model_card.add_arguments(card)
+    register.add_arguments(commands.add_parser("register", help="NATIX economy registration of your uid and model", formatter_class=HelpFormatter))
+    commands.add_parser("doctor", help="check the set-up before starting (see `natix-miner doctor --help`)")
     sglang_args = commands.add_parser("sglang-args", help="the SGLang arguments of a preset's VLM tiers, as JSON")
     sglang_args.add_argument("--config", default="h100", help="cascade preset or YAML")
     status.add_arguments(commands.add_parser("status", help="chain figures and recent traffic from the miner's journal", formatter_class=argparse.ArgumentDefaultsHelpFormatter))
     report.add_arguments(commands.add_parser("report", help="PNG plots of the miner over a period", formatter_class=argparse.ArgumentDefaultsHelpFormatter))
     args = parser.parse_args(argv)
+    code = 0
     try:
         if args.command == "train":
             folder = training.train(training.config_from_args(args))
@@ -62,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             calibrate.run_calibrate(args)
         elif args.command == "model-card":
             model_card.run_model_card(args)
+        elif args.command == "register":
+            code = register.run_register(args)
         elif args.command == "report":
             report.run_report(args)
         elif args.command == "status":
@@ -74,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"natix-miner {args.command}: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -1,0 +1,290 @@
+"""`natix-miner doctor`: check an operator's set-up before the miner starts, and say what to fix.
+
+Takes the miner's own flags (`natix-miner run`'s), so `natix-miner doctor ARGS` checks exactly what
+`natix-miner run ARGS` would use. One line per check: OK, WARN (the miner may still run) or FAIL
+(it will not, or not well), with the fix. Exit code 0 when nothing FAILs, 1 otherwise. Read-only:
+it creates no keys and no folders; network look-ups are bounded by short timeouts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import shutil
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import bittensor as bt
+
+from cascade.config import CascadeConfig, ConfigError, list_presets, load_config
+
+from .chain import connect_real_chain
+from .config import DEFAULT_PRESET, _network, build_parser, settings_from_args
+from .local_chain import LocalChain
+
+MIN_FREE_BYTES = 2 * 1024**3
+FP8_MIN_CC = (8, 9)  # FP8 weights / KV cache: Ada, Hopper, Blackwell
+NVFP4_MIN_CC = (10, 0)  # NVFP4: Blackwell only
+CHAIN_TIMEOUT_S = 20.0
+IP_LOOKUP_TIMEOUT_S = 8.0
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        fix = f"  -> fix: {self.fix}" if self.fix and self.status != OK else ""
+        return f"{self.status:<4}  {self.name:<13} {self.detail}{fix}"
+
+
+def _within(seconds: float, work):
+    """Run `work()` in a daemon thread; TimeoutError if it has not returned after `seconds`."""
+    outcome: dict = {}
+
+    def target():
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the caller
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True, name="doctor-lookup")
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _get(args: argparse.Namespace, name: str):
+    return getattr(args, name)
+
+
+def config_name(args: argparse.Namespace) -> str:
+    """As settings_from_args picks it: --config, else a .yaml --neuron.image_detector_config, else the default."""
+    detector_config = _get(args, "neuron.image_detector_config")
+    if args.config:
+        return args.config
+    if detector_config and str(detector_config).endswith((".yaml", ".yml")) and Path(detector_config).is_file():
+        return detector_config
+    return DEFAULT_PRESET
+
+
+def device_override(args: argparse.Namespace) -> str | None:
+    device = _get(args, "neuron.image_detector_device")
+    return None if device in (None, "", "None", "auto") else device
+
+
+def check_models(args: argparse.Namespace) -> Check:
+    name = config_name(args)
+    try:
+        config = load_config(name, device_override(args), check_models=True)
+    except ConfigError as exc:
+        return Check("models", FAIL, str(exc), f"build or copy the model folders it names, or choose another --config ({', '.join(list_presets())})")
+    return Check("models", OK, f"{name}: {len(config.tiers)} tier(s), every model folder present")
+
+
+def check_flags(args: argparse.Namespace, models: Check) -> Check:
+    try:
+        settings_from_args(args)
+    except ConfigError as exc:
+        problems = [line.strip()[2:] for line in str(exc).splitlines() if line.strip()[2:] != models.detail]
+        if problems:
+            return Check("flags", FAIL, "; ".join(problems), "correct these flags (see `natix-miner run --help`)")
+    return Check("flags", OK, "valid")
+
+
+def check_wallet(args: argparse.Namespace) -> tuple[Check, bt.Wallet | None]:
+    name, hotkey, path = _get(args, "wallet.name"), _get(args, "wallet.hotkey"), _get(args, "wallet.path")
+    wallet = bt.Wallet(name=name, hotkey=hotkey, path=path)
+    files = {"hotkey": wallet.hotkey_file, "coldkeypub": wallet.coldkeypub_file}
+    missing = [kind for kind, keyfile in files.items() if not keyfile.exists_on_device()]
+    if missing:
+        detail = " and ".join(f"{kind} {files[kind].path}" for kind in missing) + " not found"
+        fixes = []
+        if "coldkeypub" in missing:
+            fixes.append(f"`btcli wallet new_coldkey --wallet.name {name}` (or `btcli wallet regen_coldkeypub --wallet.name {name}` for an existing coldkey)")
+        if "hotkey" in missing:
+            fixes.append(f"`btcli wallet new_hotkey --wallet.name {name} --wallet.hotkey {hotkey}`")
+        fix = " then ".join(fixes) + ", or point --wallet.name/--wallet.hotkey/--wallet.path at your keys"
+        if args.local:
+            return Check("wallet", WARN, f"{detail}; local mode will create unencrypted throwaway keys there", fix), None
+        return Check("wallet", FAIL, detail, fix), None
+    unreadable = [keyfile.path for keyfile in files.values() if not keyfile.is_readable()]
+    if unreadable:
+        return Check("wallet", FAIL, f"cannot read {', '.join(unreadable)}", "run the miner as the user who owns the keys, or `chmod u+r` them"), None
+    if wallet.hotkey_file.is_encrypted():
+        return Check("wallet", WARN, f"hotkey {wallet.hotkey_file.path} is password-protected: the miner will prompt for it at start, which pm2 cannot answer",
+                     f"export {wallet.hotkey_file.env_var_name()}=PASSWORD for the miner, or use an unencrypted hotkey"), None
+    try:
+        hotkey_ss58, coldkey_ss58 = wallet.hotkey.ss58_address, wallet.coldkeypub.ss58_address
+    except Exception as exc:
+        return Check("wallet", FAIL, f"cannot load the keys under {path}: {type(exc).__name__}: {exc}", "regenerate them with `btcli wallet regen_hotkey` / `regen_coldkeypub`"), None
+    return Check("wallet", OK, f"{name}/{hotkey}: hotkey {hotkey_ss58}, coldkey {coldkey_ss58}"), wallet
+
+
+def check_registration(args: argparse.Namespace, wallet: bt.Wallet | None) -> Check:
+    netuid = args.netuid
+    if args.local:
+        chain = LocalChain(netuid)  # as the neuron does in local mode
+        if wallet is None:
+            return Check("registration", OK, f"local mode: the miner registers its hotkey on its in-process chain, netuid {netuid}")
+        chain.register(wallet.hotkey.ss58_address, wallet.coldkeypub.ss58_address)
+        uid = chain.uid_for_hotkey(netuid, wallet.hotkey.ss58_address)
+        return Check("registration", OK, f"local mode: in-process chain, netuid {netuid}, uid {uid}")
+    if wallet is None:
+        return Check("registration", WARN, "not checked: no readable hotkey", "fix the wallet first")
+    network, hotkey = _network(args), wallet.hotkey.ss58_address
+
+    def look_up():
+        chain = connect_real_chain(network, attempts=1)
+        return chain.subnet_exists(netuid), chain.uid_for_hotkey(netuid, hotkey)
+
+    try:
+        exists, uid = _within(CHAIN_TIMEOUT_S, look_up)
+    except Exception as exc:
+        return Check("registration", WARN, f"chain {network} unreachable, registration not checked ({type(exc).__name__}: {str(exc)[:160]})",
+                     "check --subtensor.network / --subtensor.chain_endpoint and the connection")
+    if not exists:
+        return Check("registration", FAIL, f"netuid {netuid} does not exist on {network}", "use --netuid 72 on finney (mainnet) or 323 on test (testnet)")
+    if uid is None:
+        return Check("registration", FAIL, f"hotkey {hotkey} is not registered on netuid {netuid} at {network}",
+                     f"`btcli subnets register --netuid {netuid} --subtensor.network {network} --wallet.name {_get(args, 'wallet.name')} "
+                     f"--wallet.hotkey {_get(args, 'wallet.hotkey')}`")
+    return Check("registration", OK, f"uid {uid} on netuid {netuid} at {network}")
+
+
+def check_port(args: argparse.Namespace) -> Check:
+    """The bind the axon will make, as the neuron's own start-up check does it."""
+    ip, port = _get(args, "axon.ip"), _get(args, "axon.port")
+    host = ip.strip("[]") or "0.0.0.0"
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except (OSError, OverflowError) as exc:
+        return Check("axon port", FAIL, f"cannot listen on {ip}:{port} ({getattr(exc, 'strerror', None) or exc})",
+                     f"stop what holds it (`ss -ltnp 'sport = :{port}'` shows it) or choose another --axon.port")
+    return Check("axon port", OK, f"{ip}:{port} is free")
+
+
+def check_external_ip(args: argparse.Namespace) -> Check:
+    port = _get(args, "axon.external_port") or _get(args, "axon.port")
+    given = _get(args, "axon.external_ip")
+    if given is None and args.local:
+        return Check("external ip", OK, f"local mode advertises 127.0.0.1:{port}")
+    if given is None:
+        try:
+            given = str(_within(IP_LOOKUP_TIMEOUT_S, bt.utils.networking.get_external_ip)).strip()
+        except Exception as exc:
+            return Check("external ip", WARN, f"cannot look up this machine's public IP as bittensor does ({type(exc).__name__}: {str(exc) or 'every service failed'})",
+                         "pass --axon.external_ip YOUR_PUBLIC_IP, or the miner cannot publish its axon")
+        source = "looked up"
+    else:
+        source = "--axon.external_ip"
+    try:
+        address = ipaddress.ip_address(given)
+    except ValueError:
+        return Check("external ip", FAIL, f"{given!r} is not an IP address", "pass --axon.external_ip as a public IPv4 or IPv6 address")
+    if not address.is_global and not args.local:
+        return Check("external ip", WARN, f"the chain would advertise {given}:{port} ({source}), which validators on the internet cannot reach",
+                     "pass --axon.external_ip YOUR_PUBLIC_IP and forward the port to this machine")
+    return Check("external ip", OK, f"the chain will advertise {given}:{port} ({source}); make sure the port is open to the internet")
+
+
+def check_disk(args: argparse.Namespace) -> Check:
+    state_dir = Path(_get(args, "neuron.state_dir")).expanduser()
+    existing = next(p for p in (state_dir, *state_dir.parents) if p.exists())
+    if not os.access(existing, os.W_OK):
+        return Check("disk", FAIL, f"{existing} is not writable, so {state_dir} cannot hold the journal", "choose a writable --neuron.state_dir")
+    free = shutil.disk_usage(existing).free
+    detail = f"{free / 1024**3:.1f} GiB free under {existing} for the journal and the active-learning images"
+    if free < MIN_FREE_BYTES:
+        return Check("disk", WARN, detail, "free some space (2 GiB or more) or point --neuron.state_dir at a bigger disk")
+    return Check("disk", OK, detail)
+
+
+def required_capability(config: CascadeConfig) -> tuple[tuple[int, int] | None, str]:
+    """The compute capability the preset's quantized formats need: NVFP4 10.0, FP8 8.9, else none."""
+    formats = " ".join(
+        str(value).lower()
+        for tier in config.tiers
+        for value in (tier.server_args.get("quantization", ""), tier.server_args.get("kv_cache_dtype", ""), tier.kv_cache_dtype)
+    )
+    if "fp4" in formats:
+        return NVFP4_MIN_CC, "NVFP4"
+    if "fp8" in formats:
+        return FP8_MIN_CC, "FP8"
+    return None, ""
+
+
+def check_gpu(config: CascadeConfig, cuda=None) -> Check:
+    devices = sorted({tier.device for tier in config.tiers if tier.device.startswith("cuda")})
+    if not devices:
+        return Check("gpu", OK, "not needed: every tier runs on the CPU")
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda
+    need, fmt = required_capability(config)
+    if not cuda.is_available():
+        return Check("gpu", FAIL, f"the cascade runs tiers on {', '.join(devices)} but torch sees no CUDA GPU",
+                     "run on a GPU machine with its driver, or --config cpu-default (or --neuron.image_detector_device cpu)")
+    found = []
+    for device in devices:
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= cuda.device_count():
+            return Check("gpu", FAIL, f"a tier asks for {device} but torch sees {cuda.device_count()} GPU(s)", "set the tiers' device to one that exists")
+        cc, name = tuple(cuda.get_device_capability(index)), cuda.get_device_name(index)
+        if need is not None and cc < need:
+            return Check("gpu", FAIL, f"{name} ({device}) has compute capability {cc[0]}.{cc[1]}; the preset's {fmt} needs {need[0]}.{need[1]} or more",
+                         "choose the preset for this GPU (h100: FP8 on >= 8.9, blackwell: NVFP4 on >= 10.0) or a tier without quantization")
+        found.append(f"{name} ({device}, compute capability {cc[0]}.{cc[1]})")
+    wanted = f"; {fmt} needs {need[0]}.{need[1]}" if need else ""
+    return Check("gpu", OK, ", ".join(found) + wanted)
+
+
+def run_checks(args: argparse.Namespace) -> list[Check]:
+    models = check_models(args)
+    checks = [check_flags(args, models)]
+    wallet_check, wallet = check_wallet(args)
+    checks += [wallet_check, check_registration(args, wallet), check_port(args), check_external_ip(args), models, check_disk(args)]
+    try:
+        checks.append(check_gpu(load_config(config_name(args), device_override(args), check_models=False)))
+    except ConfigError:
+        checks.append(Check("gpu", WARN, "not checked: the cascade config does not load", "fix the models line first"))
+    return checks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    parser.prog = "natix-miner doctor"
+    parser.description = __doc__
+    parser.formatter_class = HelpFormatter
+    args = parser.parse_args(argv)
+    where = "local mode (in-process chain)" if args.local else _network(args)
+    print(f"natix-miner doctor: {where}, netuid {args.netuid}, cascade {config_name(args)}, "
+          f"wallet {_get(args, 'wallet.name')}/{_get(args, 'wallet.hotkey')} under {_get(args, 'wallet.path')}", flush=True)
+    checks = run_checks(args)
+    for check in checks:
+        print(check.line(), flush=True)
+    failed = [c.name for c in checks if c.status == FAIL]
+    warned = [c.name for c in checks if c.status == WARN]
+    if failed:
+        print(f"{len(failed)} check(s) failed ({', '.join(failed)}): fix them before starting the miner")
+        return 1
+    print("ready to start" + (f" (read the warnings: {', '.join(warned)})" if warned else ""))
+    return 0
