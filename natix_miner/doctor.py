@@ -20,14 +20,13 @@ from pathlib import Path
 import bittensor as bt
 
 from cascade.config import CascadeConfig, ConfigError, list_presets, load_config
+from compression.hardware import FP8_MIN_CC, NVFP4_MIN_CC
 
 from .chain import connect_real_chain
 from .config import DEFAULT_PRESET, _network, build_parser, settings_from_args
 from .local_chain import LocalChain
 
 MIN_FREE_BYTES = 2 * 1024**3
-FP8_MIN_CC = (8, 9)  # FP8 weights / KV cache: Ada, Hopper, Blackwell
-NVFP4_MIN_CC = (10, 0)  # NVFP4: Blackwell only
 CHAIN_TIMEOUT_S = 20.0
 IP_LOOKUP_TIMEOUT_S = 8.0
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
