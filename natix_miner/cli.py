@@ -7,6 +7,7 @@
   natix-miner model-card  write the model_card.json SN72 requires, for your hotkey
   natix-miner register    the NATIX economy registration of your uid and model (after btcli's)
   natix-miner doctor      check wallet, registration, port, IP, models, disk and GPU before starting
+  natix-miner build       quantize a VLM judge with ModelOpt and export it for SGLang / TensorRT-LLM
   natix-miner sglang-args print, as JSON, the arguments each SGLang tier of a preset hands to SGLang
   natix-miner status      the miner's latest chain figures and the last day's traffic
   natix-miner report      a PNG of incentive, latency, traffic and replayed reward over a period
@@ -20,6 +21,7 @@ import sys
 
 from cascade import training
 from cascade.config import ConfigError, load_config, sglang_server_args
+from compression import build as engine_build
 
 from . import calibrate, model_card, register, report, status
 from . import evaluate as evaluation
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_doctor(argv[1:])
     parser = argparse.ArgumentParser(prog="natix-miner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,eval,calibrate,model-card,register,doctor,sglang-args,status,report}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,eval,calibrate,model-card,register,doctor,build,sglang-args,status,report}")
     commands.add_parser("run", help="start the miner (see `natix-miner run --help`)")
     train = commands.add_parser("train", help="fine-tune the roadwork classifier", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     training.add_arguments(train)
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("doctor", help="check the set-up before starting (see `natix-miner doctor --help`)")
     sglang_args = commands.add_parser("sglang-args", help="the SGLang arguments of a preset's VLM tiers, as JSON")
     sglang_args.add_argument("--config", default="h100", help="cascade preset or YAML")
+    engine_build.add_arguments(commands.add_parser("build", help="quantize and export a VLM judge from a recipe (configs/engines/)", description=engine_build.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     status.add_arguments(commands.add_parser("status", help="chain figures and recent traffic from the miner's journal", formatter_class=argparse.ArgumentDefaultsHelpFormatter))
     report.add_arguments(commands.add_parser("report", help="PNG plots of the miner over a period", formatter_class=argparse.ArgumentDefaultsHelpFormatter))
     args = parser.parse_args(argv)
@@ -81,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             report.run_report(args)
         elif args.command == "status":
             status.run_status(args)
+        elif args.command == "build":
+            code = engine_build.run_build(args)
         elif args.command == "sglang-args":
             print(json.dumps(preset_sglang_args(args.config), indent=2))
     except (FileNotFoundError, ValueError, SetupError, ConfigError) as exc:
