@@ -48,6 +48,13 @@ class CalibrationSection(_Strict):
         return Calibration(self.threshold, self.temperature)
 
 
+class TokenPruningSection(_Strict):
+    """ViT tiers only (cascade/token_pruning.py): after block `after_layer`, keep this share of patch tokens."""
+
+    keep_ratio: float = Field(gt=0.0, le=1.0)
+    after_layer: int = Field(3, ge=0)
+
+
 class TierSection(_Strict):
     name: str
     kind: Literal["classifier", "hf_classifier", "detector", "vlm"]
@@ -64,6 +71,7 @@ class TierSection(_Strict):
     breaker_cooldown_s: float = Field(30.0, gt=0.0)  # ... for this long
     calibration: CalibrationSection | None = None  # of this tier's answers, before the fusion
     positive_label: str = "Roadwork"  # hf_classifier: the label whose probability is P(roadwork)
+    token_pruning: TokenPruningSection | None = None  # classifier / hf_classifier with a ViT backbone
     # detector (ultralytics weights in `model`: a .pt file)
     classes: dict[str, str] | None = None  # model class name -> roadwork category; default: all
     min_confidence: float = Field(0.25, gt=0.0, lt=1.0)
@@ -101,6 +109,8 @@ class TierSection(_Strict):
                 raise ValueError(f"runtime {self.runtime} needs model")
         if self.floor >= self.ceiling:
             raise ValueError(f"floor ({self.floor}) must be below ceiling ({self.ceiling})")
+        if self.token_pruning and self.kind not in ("classifier", "hf_classifier"):
+            raise ValueError("token_pruning applies to classifier and hf_classifier tiers (ViTs) only")
         if self.server_args and self.runtime != "sglang":
             raise ValueError("server_args apply to runtime sglang only")
         return self
@@ -188,7 +198,7 @@ def build_tier(config: CascadeConfig, tier: TierSection):
     if tier.kind == "classifier":
         from .tiers.classifier import ClassifierTier  # torch import deferred until a cascade is built
 
-        return ClassifierTier(folder, name=tier.name, device=tier.device)
+        return ClassifierTier(folder, name=tier.name, device=tier.device, token_pruning=tier.token_pruning)
     if tier.kind == "detector":
         from .tiers.detector import DetectorTier
 
@@ -196,7 +206,7 @@ def build_tier(config: CascadeConfig, tier: TierSection):
     if tier.kind == "hf_classifier":
         from .tiers.hf_classifier import HFClassifierTier
 
-        return HFClassifierTier(folder, tier.name, tier.device, tier.positive_label)
+        return HFClassifierTier(folder, tier.name, tier.device, tier.positive_label, tier.token_pruning)
     from .tiers.vlm import VLMJudgeTier
 
     if tier.runtime == "transformers":

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from ..backbones import build_backbone
 from ..tier import Tier, TierOutput
+from ..token_pruning import prune_vit_tokens
 
 MANIFEST = "manifest.yaml"
 HEAD_FILE = "head.safetensors"
@@ -95,8 +96,10 @@ def load_classifier(folder: Path) -> tuple[RoadworkClassifier, ClassifierManifes
 
 
 class ClassifierTier(Tier):
-    def __init__(self, folder: Path, name: str | None = None, device: str = "cpu"):
+    def __init__(self, folder: Path, name: str | None = None, device: str = "cpu", token_pruning=None):
         self.model, self.manifest = load_classifier(folder)
+        if token_pruning is not None:
+            prune_vit_tokens(self.model.backbone, token_pruning.keep_ratio, token_pruning.after_layer)
         self.device = torch.device(device)
         self.model.to(self.device)
         self.name = name or self.manifest.name

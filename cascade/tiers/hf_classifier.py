@@ -12,15 +12,18 @@ import torch
 from PIL import Image
 
 from ..tier import Tier, TierOutput
+from ..token_pruning import prune_vit_tokens
 
 
 class HFClassifierTier(Tier):
-    def __init__(self, folder: Path, name: str, device: str = "cpu", positive_label: str = "Roadwork"):
+    def __init__(self, folder: Path, name: str, device: str = "cpu", positive_label: str = "Roadwork", token_pruning=None):
         from transformers import AutoImageProcessor, AutoModelForImageClassification
 
         self.name, self.device = name, device
         self.processor = AutoImageProcessor.from_pretrained(str(folder))
         self.model = AutoModelForImageClassification.from_pretrained(str(folder)).to(device).eval()
+        if token_pruning is not None:
+            prune_vit_tokens(self.model, token_pruning.keep_ratio, token_pruning.after_layer)
         labels = {str(label).lower(): int(index) for index, label in self.model.config.id2label.items()}
         if positive_label.lower() not in labels:
             raise ValueError(f"{folder}: no label {positive_label!r} among {sorted(self.model.config.id2label.values())}")
