@@ -15,6 +15,8 @@ from bittensor.utils import is_valid_ss58_address
 
 from cascade.config import ConfigError, CascadeConfig, list_presets, load_config
 
+from .logs import COMPRESSIONS, logger, parse_size
+
 DEFAULT_PRESET = "cpu-default"
 LOCAL_VALIDATOR_STAKE = 10_000.0
 
@@ -79,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("~/.natix-miner"),
         help="where the request journal (SQLite) lives; one file per wallet/hotkey/netuid",
     )
+    logs = parser.add_argument_group("logs (the miner's own, besides bittensor's --logging flags)")
+    logs.add_argument(
+        "--logging.rotation", default="50 MB", help="start a new file in STATE_DIR/logs once the log reaches this size (B, KB, MB, GB, KiB, MiB, GiB)"
+    )
+    logs.add_argument("--logging.retention", type=int, default=10, help="log files kept, the live one included; the oldest go first")
+    logs.add_argument("--logging.compression", default="", help=f"compress rotated files: {', '.join(COMPRESSIONS)} (default: none)")
     parser.add_argument("--metrics.port", type=int, default=0, help="serve Prometheus metrics at http://HOST:PORT/metrics (0: off)")
     parser.add_argument("--metrics.ip", default="0.0.0.0", help="address the metrics server binds to")
     parser.add_argument("--active.margin", type=float, default=0.15, help="keep images answered within this of 0.5, for labelling (0: keep none)")
@@ -141,6 +149,9 @@ class MinerSettings:
     local_validator_hotkeys: list[str] = field(default_factory=list)
     ready_file: Path | None = None
     log_level: str = "info"
+    log_rotation: str = "50 MB"
+    log_retention: int = 10
+    log_compression: str | None = None
 
 
 def _network(args: argparse.Namespace) -> str:
@@ -172,6 +183,15 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         problems.append("--neuron.chain_retries must be 0 or more")
     if get("neuron.sync_interval") < 1:
         problems.append("--neuron.sync_interval must be at least 1 second")
+    try:
+        parse_size(get("logging.rotation"))
+    except ValueError as exc:
+        problems.append(f"--logging.rotation {exc}")
+    if get("logging.retention") < 1:
+        problems.append("--logging.retention must be at least 1 (the live file)")
+    compression = get("logging.compression") or None
+    if compression not in (None, *COMPRESSIONS):
+        problems.append(f"--logging.compression {compression!r} is not one of {', '.join(COMPRESSIONS)}")
     hotkeys = get("local.validator_hotkey")
     for hotkey in hotkeys:
         if not is_valid_ss58_address(hotkey):
@@ -186,7 +206,7 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
     if config_name is None and detector_config and str(detector_config).endswith((".yaml", ".yml")) and Path(detector_config).is_file():
         config_name = detector_config
     elif detector_config not in (None, "", "None"):
-        bt.logging.warning(f"--neuron.image_detector_config {detector_config} ignored: the cascade comes from --config")
+        logger.warning(f"--neuron.image_detector_config {detector_config} ignored: the cascade comes from --config")
     cascade = None
     try:
         device = get("neuron.image_detector_device")
@@ -226,4 +246,7 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         local_validator_hotkeys=list(hotkeys),
         ready_file=get("local.ready_file"),
         log_level=level,
+        log_rotation=get("logging.rotation"),
+        log_retention=get("logging.retention"),
+        log_compression=compression,
     )

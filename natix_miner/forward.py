@@ -8,11 +8,10 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import bittensor as bt
-
 from cascade.engine import Cascade, CascadeResult, NoAnswer
 from cascade.image import ImageLimits, ImageRejected
 
+from .logs import logger, short_hotkey
 from .protocol import ExtendedImageSynapse, ImageSynapse
 
 
@@ -20,6 +19,8 @@ from .protocol import ExtendedImageSynapse, ImageSynapse
 CLIENT_MARGIN_S = 1.5
 MIN_BUDGET_S = 0.2
 CASCADE_SHARE = 0.9  # of the budget the cascade may spend before answering with what it has
+DETAIL_CHARS = 160  # of an error's text in the request line: never room for a payload
+LEVELS = {"ok": "INFO", "rejected": "WARNING", "no_answer": "WARNING", "deadline": "WARNING", "error": "ERROR"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Answer:
     settled_by: str
     latency_ms: float
     tier_ms: dict[str, float] = field(default_factory=dict)
+    detail: str = ""  # why, when the outcome is not "ok"
 
 
 class ForwardHandler:
@@ -69,6 +71,7 @@ class ForwardHandler:
     async def answer(self, payload: str, budget_s: float | None = None) -> Answer:
         started = time.perf_counter()
         tier_ms: dict[str, float] = {}
+        detail = ""
         budget_s = self.deadline_s if budget_s is None else budget_s
         loop = asyncio.get_running_loop()
         # The cascade stops itself a little early and answers with what it has; the outer timeout
@@ -82,27 +85,27 @@ class ForwardHandler:
             outcome, explanation, tier_ms = "ok", result.explanation, result.tier_ms
             settled_by = "cache" if result.cached else result.settled_by
         except ImageRejected as exc:
-            bt.logging.warning(f"image rejected: {exc}")
-            prediction, explanation, outcome, settled_by = self.fallback, "", f"rejected:{exc.reason}", "-"
+            prediction, explanation, outcome, settled_by, detail = self.fallback, "", f"rejected:{exc.reason}", "-", str(exc)
         except NoAnswer as exc:
-            bt.logging.warning(f"no tier answered ({exc}); answering {self.fallback}")
-            prediction, explanation, outcome, settled_by = self.fallback, "", "no_answer", "-"
+            prediction, explanation, outcome, settled_by, detail = self.fallback, "", "no_answer", "-", str(exc)
         except asyncio.TimeoutError:
-            bt.logging.warning(f"cascade missed the {budget_s:.1f}s deadline; answering {self.fallback}")
+            detail = f"cascade missed the {budget_s:.1f}s deadline"
             prediction, explanation, outcome, settled_by = self.fallback, "", "deadline", "-"
         except Exception as exc:
-            bt.logging.error(f"cascade failed ({type(exc).__name__}: {exc}); answering {self.fallback}")
+            detail = f"cascade failed: {type(exc).__name__}: {exc}"
             prediction, explanation, outcome, settled_by = self.fallback, "", "error", "-"
         self.outcomes[outcome] += 1
-        return Answer(prediction, explanation, outcome, settled_by, (time.perf_counter() - started) * 1000.0, tier_ms)
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        return Answer(prediction, explanation, outcome, settled_by, latency_ms, tier_ms, detail)
 
     async def forward(self, synapse: ImageSynapse) -> ImageSynapse:
+        payload_chars = len(synapse.image or "")
         answer = await self.answer(synapse.image, self.budget_s(synapse.timeout))
         if self.uncertain is not None and answer.outcome == "ok" and answer.settled_by != "cache":
             try:
                 self.uncertain.offer(synapse.image, answer.prediction)
             except OSError as exc:  # a full disk must not cost the answer
-                bt.logging.error(f"keeping an uncertain image failed: {exc}")
+                logger.error(f"keeping an uncertain image failed: {exc}")
         synapse.prediction = answer.prediction
         if answer.outcome.startswith("rejected"):
             synapse.image = ""  # do not echo garbage back
@@ -117,16 +120,25 @@ class ForwardHandler:
                     answer.outcome, answer.latency_ms / 1000.0 < (synapse.timeout or 12.0), synapse.testnet_label,
                 )
             except Exception as exc:  # a full disk must not cost the answer
-                bt.logging.error(f"journal write failed: {exc}")
+                logger.error(f"journal write failed: {exc}")
         if self.metrics is not None:
             self.metrics.answered(synapse.__class__.__name__, caller, answer.outcome.split(":")[0],
                                   answer.latency_ms / 1000.0, answer.settled_by, answer.tier_ms)
-        label = f" label={synapse.testnet_label}" if synapse.testnet_label != -1 else ""
-        bt.logging.info(
-            f"{synapse.__class__.__name__} from {caller}: prediction={answer.prediction:.3f} "
-            f"outcome={answer.outcome} tier={answer.settled_by} {answer.latency_ms:.0f}ms{label}"
-        )
+        self._log_request(caller, synapse, answer, payload_chars)
         return synapse
+
+    @staticmethod
+    def _log_request(caller: str, synapse: ImageSynapse, answer: Answer, payload_chars: int) -> None:
+        """The one line per answered request: who, what, how it went; never the image itself."""
+        line = (
+            f"request validator={short_hotkey(caller)} type={synapse.__class__.__name__} outcome={answer.outcome} "
+            f"p={answer.prediction:.3f} tier={answer.settled_by} latency_ms={answer.latency_ms:.0f} bytes={payload_chars}"
+        )
+        if synapse.testnet_label != -1:
+            line += f" label={synapse.testnet_label}"
+        if answer.detail:
+            line += f" detail={answer.detail[:DETAIL_CHARS]!r}"
+        logger.log(LEVELS.get(answer.outcome.split(":")[0], "INFO"), line)
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -22,7 +22,9 @@ from .forward import ForwardHandler
 from .guard import Guard, GuardPolicy
 from .http_limits import BodySizeLimit
 from .active_learning import UncertainStore
+from . import logs
 from .journal import RequestJournal
+from .logs import logger
 from .metrics import MinerMetrics
 from .local_chain import LocalChain
 from .protocol import ExtendedImageSynapse, ImageSynapse
@@ -80,10 +82,11 @@ class Miner:
             on_refusal=lambda reason: self.metrics.refused.labels(reason).inc(),
         )
         self.verifier = SignatureVerifier(self.hotkey)
+        self._open_log_file()
         self.journal = self._open_journal()
         self.handler = self._load_cascade()
         if not s.local and not s.model_url:
-            bt.logging.warning("no --model_url: SN72 validators expect the Hugging Face repo of your model")
+            logger.warning("no --model_url: SN72 validators expect the Hugging Face repo of your model")
         self.axon = self._build_axon()
         with self._explain_chain_errors("publishing the axon"):
             self.axon.serve(netuid=s.netuid, subtensor=self.chain)
@@ -94,9 +97,9 @@ class Miner:
                 self.metrics.serve(s.metrics_port, s.metrics_ip)
             except OSError as exc:
                 raise SetupError(f"cannot serve metrics on {s.metrics_ip}:{s.metrics_port} ({exc.strerror}): choose another --metrics.port") from None
-            bt.logging.info(f"metrics at http://{s.metrics_ip}:{s.metrics_port}/metrics")
+            logger.info(f"metrics at http://{s.metrics_ip}:{s.metrics_port}/metrics")
         self._publish_figures(snapshot)
-        bt.logging.info(
+        logger.info(
             f"miner uid {self.uid} ({self.hotkey}) serving netuid {s.netuid} on {self.axon.external_ip}:"
             f"{self.axon.external_port} via {self.chain.network}"
         )
@@ -123,7 +126,7 @@ class Miner:
         chain.register(self.hotkey, self.wallet.coldkeypub.ss58_address)
         for hotkey in s.local_validator_hotkeys:
             chain.register(hotkey, hotkey, stake=LOCAL_VALIDATOR_STAKE, validator_permit=True)
-        bt.logging.info(
+        logger.info(
             f"local mode: in-process chain, netuid {s.netuid}, miner + {len(s.local_validator_hotkeys)} validator(s)"
         )
         return chain
@@ -140,11 +143,17 @@ class Miner:
             )
         return uid
 
+    def _open_log_file(self) -> None:
+        """Like the journal, the log file appears in the state folder only once this hotkey can mine."""
+        s = self.settings
+        logs.configure(log_file(s), s.log_level, s.log_rotation, s.log_retention, s.log_compression)
+        logger.info(f"log file: {log_file(s)}")
+
     def _open_journal(self) -> RequestJournal:
         s = self.settings
-        path = s.state_dir / f"journal-{s.wallet_name}-{s.wallet_hotkey}-{s.netuid}{'-local' if s.local else ''}.sqlite"
+        path = s.state_dir / f"journal-{state_name(s)}.sqlite"
         journal = RequestJournal(path, retention_days=s.journal_days)
-        bt.logging.info(f"request journal: {path} ({journal.count()} requests kept)")
+        logger.info(f"request journal: {path} ({journal.count()} requests kept)")
         return journal
 
     def _load_cascade(self) -> ForwardHandler:
@@ -154,10 +163,10 @@ class Miner:
         except Exception as exc:
             raise SetupError(f"cannot load the cascade from {config.source}: {type(exc).__name__}: {exc}") from None
         for line in cascade.describe():
-            bt.logging.info(f"tier {line}")
+            logger.info(f"tier {line}")
         started = time.perf_counter()
         cascade.predict(generate_scene(0).image)  # warm-up: the first forward pays for allocation
-        bt.logging.info(f"cascade warm in {(time.perf_counter() - started) * 1000:.0f} ms")
+        logger.info(f"cascade warm in {(time.perf_counter() - started) * 1000:.0f} ms")
         s = self.settings
         return ForwardHandler(
             cascade,
@@ -256,7 +265,7 @@ class Miner:
         try:
             snapshot = self.chain.snapshot(s.netuid)
         except Exception as exc:
-            bt.logging.warning(f"metagraph sync failed, keeping the previous view: {exc}")
+            logger.warning(f"metagraph sync failed, keeping the previous view: {exc}")
             return
         self.guard.update(snapshot)
         self._publish_figures(snapshot)
@@ -265,12 +274,12 @@ class Miner:
             self.journal.prune()
         me = snapshot.by_hotkey.get(self.hotkey)
         if me is None:
-            bt.logging.error(f"hotkey {self.hotkey} is no longer registered on netuid {s.netuid}: re-register to keep mining")
+            logger.error(f"hotkey {self.hotkey} is no longer registered on netuid {s.netuid}: re-register to keep mining")
             return
         if me.uid != self.uid:
-            bt.logging.warning(f"uid changed {self.uid} -> {me.uid}")
+            logger.warning(f"uid changed {self.uid} -> {me.uid}")
             self.uid = me.uid
-        bt.logging.info(
+        logger.info(
             f"block {snapshot.block} | uid {me.uid} | stake {me.stake:.2f} | incentive {me.incentive:.5f} | "
             f"emission {me.emission:.5f} | answers {dict(self.handler.outcomes)} | refused {dict(self.guard.refusals)}"
         )
@@ -296,8 +305,20 @@ class Miner:
             self.journal = None
 
 
-def configure_logging(level: str) -> None:
-    {"trace": bt.logging.set_trace, "debug": bt.logging.set_debug}.get(level, bt.logging.set_info)()
+def state_name(s: MinerSettings) -> str:
+    """What tells this miner's files apart from another's in the same state folder."""
+    return f"{s.wallet_name}-{s.wallet_hotkey}-{s.netuid}{'-local' if s.local else ''}"
+
+
+def log_file(s: MinerSettings) -> Path:
+    return s.state_dir / "logs" / f"miner-{state_name(s)}.log"
+
+
+def configure_logging(s: MinerSettings) -> None:
+    """bittensor's own logging at the chosen level; the miner's own lines through loguru (logs.py), to
+    stderr until Miner.start adds the rotated file."""
+    {"trace": bt.logging.set_trace, "debug": bt.logging.set_debug}.get(s.log_level, bt.logging.set_info)()
+    logs.configure(None, s.log_level)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,17 +328,21 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"natix-miner: invalid configuration:\n{exc}", flush=True)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     miner = Miner(settings)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: miner.stop_event.set())
+    code = None
     try:
         miner.start()
         miner.run_until_stopped()
+        code = 0
     except SetupError as exc:
-        print(f"natix-miner: {exc}", flush=True)
-        return 1
+        logger.error(f"natix-miner: {exc}")
+        code = 1
     finally:
         miner.stop()
-    bt.logging.info("miner stopped")
-    return 0
+        if code == 0:
+            logger.info("miner stopped")
+        logs.close()  # every queued line written before the process goes
+    return code
