@@ -54,16 +54,18 @@ def _background(rng: random.Random, draw: ImageDraw.ImageDraw, w: int, h: int) -
     return horizon
 
 
-def _place(rng: random.Random, w: int, h: int, horizon: int, base: int, scale: float = 1.0) -> tuple[int, int, int]:
-    """A ground position and a size that grows towards the camera."""
+def _place(rng: random.Random, w: int, h: int, horizon: int, base: int, scale: float = 1.0, near: float | None = None) -> tuple[int, int, int]:
+    """A ground position and a size that grows towards the camera; `near` (a fraction of the width)
+    keeps it close to that point, as the objects of one work zone are."""
     y = rng.randint(horizon + 5, h - 5)
     depth = (y - horizon) / max(1, h - horizon)
     size = max(4, int(base * scale * (0.3 + depth)))
-    return rng.randint(0, w - 1), y, size
+    x = rng.randint(0, w - 1) if near is None else min(w - 1, max(0, int(rng.gauss(near, 0.12) * w)))
+    return x, y, size
 
 
-def _draw_roadwork(rng, draw, kind, w, h, horizon, scale=1.0) -> tuple[int, int, int, int]:
-    x, y, s = _place(rng, w, h, horizon, rng.randint(18, 40), scale)
+def _draw_roadwork(rng, draw, kind, w, h, horizon, scale=1.0, zone: float | None = None) -> tuple[int, int, int, int]:
+    x, y, s = _place(rng, w, h, horizon, rng.randint(18, 40), scale, zone)
     orange = _jitter(rng, rng.choice(ORANGE), 15)
     if kind == "cone":
         draw.polygon([(x, y - s), (x - s // 3, y), (x + s // 3, y)], fill=orange)
@@ -152,10 +154,13 @@ def generate_scene(seed: int, roadwork: bool | None = None, size: int | tuple[in
         _draw_distractor(rng, draw, width, height, horizon, scale)
     boxes = []
     if roadwork:
+        # One work zone on or beside the road ahead, as a dashcam meets it: its objects cluster
+        # around one point rather than scatter over the whole frame.
+        zone = min(0.85, max(0.15, rng.gauss(0.5, 0.15)))
         kinds = rng.sample(ROADWORK_KINDS, rng.randint(1, 3))
         for kind in kinds:
             for _ in range(rng.randint(1, 4) if kind == "cone" else 1):
-                boxes.append((kind, _draw_roadwork(rng, draw, kind, width, height, horizon, scale)))
+                boxes.append((kind, _draw_roadwork(rng, draw, kind, width, height, horizon, scale, zone)))
     if rng.random() < 0.3:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
     return Scene(image=image, roadwork=roadwork, boxes=boxes)

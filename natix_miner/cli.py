@@ -8,8 +8,8 @@
   natix-miner model-card  write the model_card.json SN72 requires, for your hotkey
   natix-miner register    the NATIX economy registration of your uid and model (after btcli's)
   natix-miner doctor      check wallet, registration, port, IP, models, disk and GPU before starting
-  natix-miner build       quantize a VLM judge with ModelOpt and export it for SGLang / TensorRT-LLM
   natix-miner sglang-args print, as JSON, the arguments each SGLang tier of a preset hands to SGLang
+  natix-miner build       quantize a VLM judge with ModelOpt and export it for SGLang / TensorRT-LLM
   natix-miner status      the miner's latest chain figures and the last day's traffic
   natix-miner report      a PNG of incentive, latency, traffic and replayed reward over a period
 """
