@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -103,7 +104,8 @@ def uncached_copy(config_name: str, folder: Path, max_batch: int | None = None) 
     return path
 
 
-async def _drive(axon: bt.AxonInfo, validators: int, concurrency: int, duration_s: float, payloads: list[str]):
+async def _drive(axon: bt.AxonInfo, validators: int, concurrency: int, duration_s: float, payloads: list[str],
+                 rate: float | None = None):
     dendrites = [bt.Dendrite(wallet=bt.Keypair.create_from_uri(f"//Validator{i}")) for i in range(validators)]
     results: list[tuple[float, int]] = []
     stop_at = time.monotonic() + duration_s
@@ -112,7 +114,11 @@ async def _drive(axon: bt.AxonInfo, validators: int, concurrency: int, duration_
     async def worker(index: int) -> None:
         nonlocal counter
         dendrite = dendrites[index % validators]
+        next_at = time.monotonic() + (index / rate if rate else 0.0)
         while time.monotonic() < stop_at:
+            if rate:  # a fixed total rate: each worker sends every concurrency / rate seconds
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                next_at += concurrency / rate
             counter += 1
             synapse = FastHeadersImageSynapse(image=payloads[counter % len(payloads)])
             started = time.perf_counter()
@@ -126,8 +132,13 @@ async def _drive(axon: bt.AxonInfo, validators: int, concurrency: int, duration_
 
 
 def run_load(label: str, miner_args: list[str], validators: int, concurrency: int, duration_s: float,
-             payloads: list[str], script: Path = REPO / "neurons" / "miner.py") -> LoadReport:
-    """Start a miner with `miner_args` (plus local mode and the validators), load it, stop it."""
+             payloads: list[str], script: Path = REPO / "neurons" / "miner.py", rate: float | None = None,
+             side_load=None) -> LoadReport:
+    """Start a miner with `miner_args` (plus local mode and the validators), load it, stop it.
+
+    `rate`: requests per second in all (else as fast as `concurrency` allows). `side_load`: a
+    context manager factory called with the miner's ready info, held open during the load (e.g.
+    a flood from other clients)."""
     with tempfile.TemporaryDirectory() as tmp:
         extra = list(miner_args) + ["--blacklist.rate_limit", "1000", "--blacklist.rate_burst", "1000"]
         for i in range(validators):
@@ -145,9 +156,10 @@ def run_load(label: str, miner_args: list[str], validators: int, concurrency: in
         threading.Thread(target=sample, daemon=True).start()
         axon = bt.AxonInfo(version=1, ip=miner.info["ip"], port=miner.info["port"], ip_type=4,
                            hotkey=miner.info["hotkey"], coldkey=miner.info["hotkey"])
-        started = time.monotonic()
-        results = asyncio.run(_drive(axon, validators, concurrency, duration_s, payloads))
-        elapsed = time.monotonic() - started
+        with side_load(miner.info) if side_load else contextlib.nullcontext():
+            started = time.monotonic()
+            results = asyncio.run(_drive(axon, validators, concurrency, duration_s, payloads, rate))
+            elapsed = time.monotonic() - started
         done.set()
         miner.stop()
     latencies = sorted(t for t, _ in results)

@@ -1,0 +1,133 @@
+"""Does a flood from unregistered hotkeys hurt the registered validators? One run, side by side:
+the same validator load (signed dendrites, a fixed rate) against a fresh miner without and with a
+flood, in alternating rounds.
+
+The flood is what an attacker can send cheapest: plain HTTP POSTs to /ImageSynapse carrying a
+validator-style image and the headers of keys registered nowhere (signed once, replayed), from
+separate processes with many connections each, as fast as this machine lets them. The guard must
+refuse them on their headers, before any model runs.
+
+    .venv/bin/python benchmarks/flood.py --rate 10 --duration 30 --flooders 2 --flood-concurrency 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.load import FastHeadersImageSynapse, challenge_payloads, run_load, uncached_copy  # noqa: E402
+
+
+def _stranger_headers(info: dict, payload: str, count: int = 32) -> list[dict]:
+    import bittensor as bt
+
+    axon = bt.AxonInfo(version=1, ip=info["ip"], port=info["port"], ip_type=4, hotkey=info["hotkey"], coldkey=info["hotkey"])
+    headers = []
+    for _ in range(count):
+        dendrite = bt.Dendrite(wallet=bt.Keypair.create_from_mnemonic(bt.Keypair.generate_mnemonic()))
+        synapse = dendrite.preprocess_synapse_for_request(axon, FastHeadersImageSynapse(image=payload), timeout=9.0)
+        headers.append(synapse.to_headers())
+    return headers
+
+
+def _flood(info: dict, payload: str, concurrency: int, stop_at: float, results) -> None:
+    import aiohttp
+
+    from natix_miner import client  # noqa: F401  (no external-IP lookup)
+
+    headers = _stranger_headers(info, payload)
+    body = json.dumps({"image": payload}).encode()
+    url = f"http://{info['ip']}:{info['port']}/ImageSynapse"
+    statuses: Counter = Counter()
+
+    async def worker(index: int, session) -> None:
+        i = index
+        while time.time() < stop_at:
+            i += 1
+            try:
+                async with session.post(url, data=body, headers={**headers[i % len(headers)], "Content-Type": "application/json"}) as response:
+                    await response.read()
+                    statuses[response.status] += 1
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                statuses["error"] += 1
+
+    async def main() -> None:
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
+            await asyncio.gather(*(worker(i, session) for i in range(concurrency)))
+
+    asyncio.run(main())
+    results.put(dict(statuses))
+
+
+def flood_factory(payload: str, flooders: int, concurrency: int, duration_s: float, sent: list):
+    @contextlib.contextmanager
+    def flood(info: dict):
+        results = multiprocessing.Queue()
+        stop_at = time.time() + duration_s + 5  # outlasts the validators' load
+        processes = [multiprocessing.Process(target=_flood, args=(info, payload, concurrency, stop_at, results)) for _ in range(flooders)]
+        for process in processes:
+            process.start()
+        started = time.time()
+        time.sleep(3)  # let the flood reach full rate before the validators start
+        try:
+            yield
+        finally:
+            totals: Counter = Counter()
+            for _ in processes:
+                totals.update(results.get(timeout=60))
+            for process in processes:
+                process.join()
+            sent.append((dict(totals), time.time() - started))
+
+    return flood
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="cpu-default")
+    parser.add_argument("--validators", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=10.0, help="validator requests per second, in all")
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--rounds", type=int, default=2, help="quiet/flooded pairs, alternating")
+    parser.add_argument("--flooders", type=int, default=2, help="flooding processes")
+    parser.add_argument("--flood-concurrency", type=int, default=64, help="connections per flooding process")
+    args = parser.parse_args()
+    payloads = challenge_payloads(64)
+    import tempfile
+
+    quiet, flooded, sent = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        config = ["--config", str(uncached_copy(args.config, Path(tmp)))]
+        shape = f"{args.validators} validators, {args.rate:g} req/s"
+        for round_ in range(args.rounds):
+            quiet.append(run_load(f"quiet, {shape}", config, args.validators, args.concurrency, args.duration, payloads, rate=args.rate))
+            print(quiet[-1].lines(), flush=True)
+            flood = flood_factory(payloads[0], args.flooders, args.flood_concurrency, args.duration, sent)
+            flooded.append(run_load(f"flooded, {shape}", config, args.validators, args.concurrency, args.duration, payloads,
+                                    rate=args.rate, side_load=flood))
+            statuses, seconds = sent[-1]
+            print(flooded[-1].lines(), f"\n  flood: {sum(statuses.values()) / seconds:.0f} req/s, statuses {statuses}", flush=True)
+
+    def pooled_p99(reports) -> float:
+        latencies = sorted(t for r in reports for t in r.latencies)
+        return latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000
+
+    quiet_p99, flooded_p99 = pooled_p99(quiet), pooled_p99(flooded)
+    print(f"validators' p99: quiet {quiet_p99:.0f} ms, flooded {flooded_p99:.0f} ms, ratio {flooded_p99 / quiet_p99:.2f}; "
+          f"failed {sum(r.failed for r in quiet)} / {sum(r.failed for r in flooded)}, "
+          f"later than 9 s {sum(r.late for r in quiet)} / {sum(r.late for r in flooded)}")
+
+
+if __name__ == "__main__":
+    main()
