@@ -49,6 +49,15 @@ class Guard:
     def check(self, synapse: bt.Synapse) -> tuple[bool, str]:
         """(refused, reason). Cheap: dictionary lookups on the header fields only."""
         hotkey = synapse.dendrite.hotkey if synapse.dendrite is not None else None
+        refused = self.admission(hotkey)
+        if refused[0]:
+            return refused
+        if not self._take_token(hotkey):
+            return self._refuse("rate_limited", f"hotkey {hotkey} exceeds {self.policy.rate_per_s:g} requests/s")
+        return False, "allowed"
+
+    def admission(self, hotkey: str | None) -> tuple[bool, str]:
+        """The checks that depend on who the caller is, not on how often it calls: (refused, reason)."""
         if not hotkey:
             return self._refuse("missing_hotkey", "request carries no hotkey")
         neuron = self.snapshot.by_hotkey.get(hotkey)
@@ -58,9 +67,7 @@ class Guard:
             return self._refuse("no_validator_permit", f"hotkey {hotkey} (uid {neuron.uid}) has no validator permit")
         if neuron.stake < self.policy.min_stake:
             return self._refuse("low_stake", f"hotkey {hotkey} stake {neuron.stake:.1f} < {self.policy.min_stake:.1f}")
-        if not self._take_token(hotkey):
-            return self._refuse("rate_limited", f"hotkey {hotkey} exceeds {self.policy.rate_per_s:g} requests/s")
-        return False, "allowed"
+        return False, "admitted"
 
     def priority(self, synapse: bt.Synapse) -> float:
         hotkey = synapse.dendrite.hotkey if synapse.dendrite is not None else None

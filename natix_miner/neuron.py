@@ -19,6 +19,7 @@ from .chain import Chain, connect_real_chain
 from .config import LOCAL_VALIDATOR_STAKE, MinerSettings, build_parser, settings_from_args
 from .errors import SetupError
 from .forward import ForwardHandler
+from .caller_gate import CallerGate
 from .guard import Guard, GuardPolicy
 from .http_limits import BodySizeLimit
 from .active_learning import UncertainStore
@@ -215,6 +216,7 @@ class Miner:
         axon.app.add_middleware(
             BodySizeLimit, max_bytes=s.cascade.image.max_payload_bytes + BODY_OVERHEAD_BYTES
         )
+        axon.app.add_middleware(CallerGate, guard=self.guard)  # added last: runs first
         for synapse_class in (ImageSynapse, ExtendedImageSynapse):
             forward, blacklist, priority, verify = routes_for(synapse_class, self.handler, self.guard, self.verifier)
             axon.attach(forward_fn=forward, blacklist_fn=blacklist, priority_fn=priority, verify_fn=verify)

@@ -1,0 +1,63 @@
+"""The gate in front of the axon: strangers and non-validators get 403 from one header, without
+their body being read or the axon's own machinery running; admitted callers pass untouched."""
+
+import asyncio
+
+import bittensor as bt
+
+from natix_miner.caller_gate import CallerGate
+from natix_miner.guard import Guard, GuardPolicy
+from natix_miner.protocol import ImageSynapse
+from tests.test_guard import MINER, STRANGER, VALIDATOR, neurons, snapshot
+
+
+def _call(gate: CallerGate, hotkey: str | None):
+    headers = [(b"content-type", b"application/json")]
+    if hotkey is not None:
+        headers.append((b"bt_header_dendrite_hotkey", hotkey.encode()))
+    sent, body_reads = [], []
+
+    async def receive():
+        body_reads.append(1)
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(gate({"type": "http", "path": "/ImageSynapse", "headers": headers}, receive, send))
+    return sent, body_reads
+
+
+def _gate():
+    reached = []
+
+    async def axon(scope, receive, send):
+        reached.append(scope["path"])
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    guard = Guard(GuardPolicy(rate_per_s=1.0, burst=1), snapshot(*neurons()))
+    return CallerGate(axon, guard), guard, reached
+
+
+def test_strangers_and_non_validators_are_refused_at_the_door():
+    gate, guard, reached = _gate()
+    for hotkey, reason in ((STRANGER, "unregistered"), (MINER, "no_validator_permit"), (None, "missing_hotkey")):
+        sent, body_reads = _call(gate, hotkey)
+        headers = dict(sent[0]["headers"])
+        assert sent[0]["status"] == 403 and headers[b"bt_header_axon_status_code"] == b"403"
+        assert body_reads == [] and guard.refusals[reason] == 1
+    assert reached == []
+
+
+def test_validators_pass_and_the_blacklist_still_rate_limits_them():
+    gate, guard, reached = _gate()
+    for _ in range(3):  # the gate never rate-limits: every request reaches the axon ...
+        sent, body_reads = _call(gate, VALIDATOR)
+        assert sent[0]["status"] == 200 and body_reads == [1]
+    assert len(reached) == 3
+    synapse = ImageSynapse()
+    synapse.dendrite = bt.TerminalInfo(hotkey=VALIDATOR)
+    assert guard.check(synapse) == (False, "allowed")  # ... whose blacklist spends the bucket once
+    assert guard.check(synapse)[0] is True and guard.refusals["rate_limited"] == 1
