@@ -1,8 +1,16 @@
-"""Refuse oversized request bodies before the axon reads them into memory."""
+"""Limits on what a client may make the axon hold: oversized bodies, requests that never finish."""
 
 from __future__ import annotations
 
 import json
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+# From a connection's opening (or a kept-alive connection's next first byte) to the request's last
+# byte. A validator sends its request in well under a second and gives up on the whole exchange after
+# at most 12 s; a request still incomplete after this long is a slow client holding the connection.
+REQUEST_READ_TIMEOUT_S = 15.0
 
 
 class BodyTooLarge(Exception):
@@ -45,3 +53,46 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class RequestReadDeadline(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, closing a connection whose request does not arrive in time.
+
+    uvicorn times out idle keep-alive connections only, and only once a response went out: a client
+    that never finishes its headers (slowloris), or declares a body and trickles it, keeps the
+    connection, its file descriptor and its buffers for as long as it likes, and enough of them use
+    up the process's descriptors. Here each request must be read whole within REQUEST_READ_TIMEOUT_S;
+    once it is, the deadline is off (the answer takes what the forward takes).
+    """
+
+    read_timeout_s = REQUEST_READ_TIMEOUT_S
+
+    def connection_made(self, transport) -> None:
+        self._read_deadline = None
+        super().connection_made(transport)
+        self._arm_read_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        if self._read_deadline is None and self.conn.their_state is h11.IDLE:
+            self._arm_read_deadline()  # the next request on a kept-alive connection starts now
+        super().data_received(data)
+        if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):  # read whole (or the connection is done)
+            self._disarm_read_deadline()
+
+    def connection_lost(self, exc) -> None:
+        self._disarm_read_deadline()
+        super().connection_lost(exc)
+
+    def _arm_read_deadline(self) -> None:
+        self._disarm_read_deadline()
+        self._read_deadline = self.loop.call_later(self.read_timeout_s, self._read_deadline_passed)
+
+    def _disarm_read_deadline(self) -> None:
+        if self._read_deadline is not None:
+            self._read_deadline.cancel()
+            self._read_deadline = None
+
+    def _read_deadline_passed(self) -> None:
+        self._read_deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()  # connection_lost tells a handler still waiting for the body

@@ -21,7 +21,7 @@ from .errors import SetupError
 from .forward import ForwardHandler
 from .caller_gate import CallerGate
 from .guard import Guard, GuardPolicy
-from .http_limits import BodySizeLimit
+from .http_limits import BodySizeLimit, RequestReadDeadline
 from .active_learning import UncertainStore
 from . import logs
 from .journal import RequestJournal
@@ -213,6 +213,7 @@ class Miner:
                 f"cannot create the axon ({type(exc).__name__}: {exc}); if the external IP lookup failed, "
                 "pass --axon.external_ip YOUR_PUBLIC_IP"
             ) from None
+        axon.fast_config.http = RequestReadDeadline  # read by uvicorn when the axon starts
         axon.app.add_middleware(
             BodySizeLimit, max_bytes=s.cascade.image.max_payload_bytes + BODY_OVERHEAD_BYTES
         )
