@@ -51,21 +51,28 @@ class CascadeResult:
 
 
 class LatencyWindow:
-    """The last N latencies of a tier, for deciding whether it still fits."""
+    """A tier's recent latencies (the last N, none older than `horizon_s`), for deciding whether it
+    still fits. The horizon matters: a tier skipped for its p95 adds no new samples, so without it
+    one bad spell would keep the tier out for good; once its samples age out it is tried again."""
 
-    def __init__(self, size: int = 100):
-        self._samples: deque[float] = deque(maxlen=size)
+    def __init__(self, size: int = 100, horizon_s: float = 60.0, clock=time.monotonic):
+        self._samples: deque[tuple[float, float]] = deque(maxlen=size)  # (when, seconds)
+        self._horizon_s = horizon_s
+        self._clock = clock
         self._lock = threading.Lock()
 
     def add(self, seconds: float) -> None:
         with self._lock:
-            self._samples.append(seconds)
+            self._samples.append((self._clock(), seconds))
 
     def p95(self) -> float:
+        oldest = self._clock() - self._horizon_s
         with self._lock:
+            while self._samples and self._samples[0][0] < oldest:
+                self._samples.popleft()
             if not self._samples:
                 return 0.0
-            ordered = sorted(self._samples)
+            ordered = sorted(seconds for _, seconds in self._samples)
         return ordered[min(len(ordered) - 1, int(math.ceil(0.95 * len(ordered))) - 1)]
 
 
@@ -152,7 +159,7 @@ class Cascade:
             raise ValueError("a cascade needs at least one tier")
         self.stages = stages
         self.breakers = breakers or [CircuitBreaker(clock=clock) for _ in stages]
-        self.latency = [LatencyWindow() for _ in stages]
+        self.latency = [LatencyWindow(clock=clock) for _ in stages]
         self.cache = ResultCache(cache_size)
         self.calibration = calibration  # of the fused answer (cascade.calibration.Calibration)
         self._clock = clock

@@ -60,6 +60,19 @@ def test_a_slow_tier_is_abandoned_then_skipped_and_the_answer_arrives_in_time():
     assert slow.calls == calls and "does not fit" in result.skipped["slow"]
 
 
+def test_a_tier_skipped_for_its_p95_is_tried_again_once_its_slow_samples_age_out():
+    clock = FakeClock(100.0)
+    tier = Scripted("judge", 0.9)
+    cascade = Cascade([Stage(tier)], clock=clock)
+    cascade.latency[0].add(5.0)  # one bad spell: a 5 s answer
+    with pytest.raises(NoAnswer, match="does not fit"):
+        cascade.predict(IMAGE, deadline=clock.now + 1.0)
+    assert tier.calls == 0
+    clock.now += 61.0  # past the window's horizon: the old sample no longer speaks for the tier
+    assert cascade.predict(IMAGE, deadline=clock.now + 1.0).probability == pytest.approx(0.9)
+    assert tier.calls == 1
+
+
 def test_a_failing_tier_is_bypassed_its_breaker_opens_and_it_recovers():
     clock = FakeClock(100.0)
     primary, backup = Scripted("primary", 0.8, fail=True), Scripted("backup", 0.4)
