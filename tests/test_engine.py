@@ -48,11 +48,11 @@ def test_each_tier_exits_on_its_own_band():
 
 
 def test_a_slow_tier_is_abandoned_then_skipped_and_the_answer_arrives_in_time():
-    fast, slow = Scripted("fast", 0.3), Scripted("slow", 0.9, delay_s=0.5)
+    fast, slow = Scripted("fast", 0.3), Scripted("slow", 0.9, delay_s=3.0)
     cascade = Cascade([Stage(fast), Stage(slow)])
     started = time.monotonic()
     result = cascade.predict(IMAGE, deadline=started + 0.2)
-    assert time.monotonic() - started < 0.35
+    assert time.monotonic() - started < 1.5  # the deadline, not the slow tier's 3 s (loose: CI boxes are busy)
     assert result.probability == pytest.approx(0.3) and result.skipped == {"slow": "overran the deadline"}
     # the overrun taught the p95: next time the slow tier is not even started with 0.2 s left
     calls = slow.calls
