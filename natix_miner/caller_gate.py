@@ -11,9 +11,8 @@ check and the blacklist behind the gate.
 
 from __future__ import annotations
 
-import json
-
 from .guard import Guard
+from .http_limits import send_json_error
 
 HOTKEY_HEADER = b"bt_header_dendrite_hotkey"
 
@@ -30,16 +29,6 @@ class CallerGate:
         refused, reason = self.guard.admission(hotkey)
         if not refused:
             return await self.app(scope, receive, send)
-        body = json.dumps({"message": reason}).encode()
-        await send({
-            "type": "http.response.start",
-            "status": 403,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                # what bittensor's dendrite reads to report the refusal
-                (b"bt_header_axon_status_code", b"403"),
-                (b"bt_header_axon_status_message", reason.encode("latin-1", "replace")),
-            ],
-        })
-        await send({"type": "http.response.body", "body": body})
+        # bittensor's dendrite reads the status headers to report the refusal
+        status = ((b"bt_header_axon_status_code", b"403"), (b"bt_header_axon_status_message", reason.encode("latin-1", "replace")))
+        await send_json_error(send, 403, reason, status)

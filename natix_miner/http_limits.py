@@ -44,15 +44,20 @@ class BodySizeLimit:
         await self.app(scope, limited_receive, send)
 
     async def _too_large(self, send):
-        body = json.dumps({"message": f"request body exceeds {self.max_bytes} bytes"}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json_error(send, 413, f"request body exceeds {self.max_bytes} bytes")
+
+
+async def send_json_error(send, status: int, message: str, headers: tuple = ()) -> None:
+    """A whole ASGI response, {"message": ...}, sent without reading the request body."""
+    body = json.dumps({"message": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class RequestReadDeadline(H11Protocol):
