@@ -101,11 +101,7 @@ class ForwardHandler:
     async def forward(self, synapse: ImageSynapse) -> ImageSynapse:
         payload_chars = len(synapse.image or "")
         answer = await self.answer(synapse.image, self.budget_s(synapse.timeout))
-        if self.uncertain is not None and answer.outcome == "ok" and answer.settled_by != "cache":
-            try:
-                self.uncertain.offer(synapse.image, answer.prediction)
-            except OSError as exc:  # a full disk must not cost the answer
-                logger.error(f"keeping an uncertain image failed: {exc}")
+        image = synapse.image
         synapse.prediction = answer.prediction
         if answer.outcome.startswith("rejected"):
             synapse.image = ""  # do not echo garbage back
@@ -113,19 +109,30 @@ class ForwardHandler:
             synapse.model_url = self.model_url
             synapse.explanation = answer.explanation if answer.prediction > 0.5 else ""
         caller = synapse.dendrite.hotkey if synapse.dendrite is not None else "?"
+        # Disk work in a thread, awaited: committed before the answer leaves (a crash after this
+        # loses nothing), yet a journal busy pruning never stalls the event loop's other requests.
+        await asyncio.get_running_loop().run_in_executor(None, self._keep, caller, synapse, image, answer)
+        if self.metrics is not None:
+            self.metrics.answered(synapse.__class__.__name__, caller, answer.outcome.split(":")[0],
+                                  answer.latency_ms / 1000.0, answer.settled_by, answer.tier_ms)
+        self._log_request(caller, synapse, answer, payload_chars)
+        return synapse
+
+    def _keep(self, caller: str, synapse: ImageSynapse, image: str, answer: Answer) -> None:
+        """The journal row, and the image itself when the answer was a near-toss-up (active learning)."""
+        if self.uncertain is not None and answer.outcome == "ok" and answer.settled_by != "cache":
+            try:
+                self.uncertain.offer(image, answer.prediction)
+            except OSError as exc:  # a full disk must not cost the answer
+                logger.error(f"keeping an uncertain image failed: {exc}")
         if self.journal is not None:
-            try:  # committed before the answer leaves: a crash after this loses nothing
+            try:
                 self.journal.record(
                     caller, synapse.__class__.__name__, answer.latency_ms, answer.settled_by, answer.prediction,
                     answer.outcome, answer.latency_ms / 1000.0 < (synapse.timeout or 12.0), synapse.testnet_label,
                 )
             except Exception as exc:  # a full disk must not cost the answer
                 logger.error(f"journal write failed: {exc}")
-        if self.metrics is not None:
-            self.metrics.answered(synapse.__class__.__name__, caller, answer.outcome.split(":")[0],
-                                  answer.latency_ms / 1000.0, answer.settled_by, answer.tier_ms)
-        self._log_request(caller, synapse, answer, payload_chars)
-        return synapse
 
     @staticmethod
     def _log_request(caller: str, synapse: ImageSynapse, answer: Answer, payload_chars: int) -> None:
