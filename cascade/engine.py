@@ -50,6 +50,9 @@ class CascadeResult:
     cached: bool = False
 
 
+TIER_THREAD_PREFIX = "tier"  # the threads tier calls run in (neuron.exit_process looks for stuck ones)
+
+
 class LatencyWindow:
     """A tier's recent latencies (the last N, none older than `horizon_s`), for deciding whether it
     still fits. The horizon matters: a tier skipped for its p95 adds no new samples, so without it
@@ -164,7 +167,7 @@ class Cascade:
         self.calibration = calibration  # of the fused answer (cascade.calibration.Calibration)
         self._clock = clock
         # Tier calls run here so that one that overruns can be abandoned.
-        self._pool = ThreadPoolExecutor(max_workers=max(workers, len(stages)), thread_name_prefix="tier")
+        self._pool = ThreadPoolExecutor(max_workers=max(workers, len(stages)), thread_name_prefix=TIER_THREAD_PREFIX)
 
     def predict_payload(self, payload: str, limits: ImageLimits, deadline: float | None = None) -> CascadeResult:
         """Decode a base64 image (raising ImageRejected) and predict, through the result cache."""

@@ -43,9 +43,9 @@ def preset_sglang_args(config_name: str) -> dict[str, dict]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "run":  # the miner parses its own (bittensor-shaped) flags
-        from .neuron import main as run_miner
+        from .neuron import exit_process, main as run_miner
 
-        return run_miner(argv[1:])
+        exit_process(run_miner(argv[1:]))
     if argv and argv[0] == "doctor":  # checks what `run` would use, so it takes the same flags
         from .doctor import main as run_doctor
 

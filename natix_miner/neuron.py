@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import sys
 import signal
 import socket
 import threading
@@ -13,6 +14,7 @@ from pathlib import Path
 import bittensor as bt
 
 from cascade.config import ConfigError, build_cascade
+from cascade.engine import TIER_THREAD_PREFIX
 from cascade.scenes import generate_scene
 
 from .chain import Chain, connect_real_chain
@@ -349,3 +351,22 @@ def main(argv: list[str] | None = None) -> int:
             logger.info("miner stopped")
         logs.close()  # every queued line written before the process goes
     return code
+
+
+def exit_process(code: int) -> None:
+    """Exit with `code`, also when a tier thread is stuck in a model call that never returns.
+
+    Python joins worker threads at exit, so one hung tier would keep a stopped miner alive until
+    pm2 kills it. Everything that must survive (journal, logs) is closed by then; only the stuck
+    call is left, and it is abandoned.
+    """
+    workers = [t for t in threading.enumerate() if t.name.startswith(TIER_THREAD_PREFIX)]
+    give_up_at = time.monotonic() + 2.0  # idle workers leave at once after the pool's shutdown
+    for worker in workers:
+        worker.join(timeout=max(0.0, give_up_at - time.monotonic()))
+    stuck = [t for t in workers if t.is_alive()]
+    if stuck:
+        print(f"natix-miner: {len(stuck)} tier call(s) still running at exit; abandoning them", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(code)
+    sys.exit(code)
