@@ -101,7 +101,8 @@ class ClassifierTier(Tier):
         if token_pruning is not None:
             prune_vit_tokens(self.model.backbone, token_pruning.keep_ratio, token_pruning.after_layer)
         self.device = torch.device(device)
-        self.model.to(self.device)
+        # channels_last: 1.3x faster for EfficientNet-Lite0 on 2 CPU cores (measured side by side), same answers
+        self.model.to(self.device, memory_format=torch.channels_last)
         self.name = name or self.manifest.name
         # One forward at a time per model: torch's intra-op threads already use every core, and
         # interleaved CPU forwards only thrash the caches.
@@ -109,7 +110,7 @@ class ClassifierTier(Tier):
 
     def logits(self, images: Sequence[Image.Image]) -> list[float]:
         """Raw head outputs, before calibration (what `calibrate` fits)."""
-        pixels = preprocess(images, self.manifest).to(self.device)
+        pixels = preprocess(images, self.manifest).to(self.device, memory_format=torch.channels_last)
         with self._lock, torch.inference_mode():
             return self.model(pixels).float().cpu().tolist()
 
