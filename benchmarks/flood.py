@@ -4,8 +4,9 @@ flood, in alternating rounds.
 
 The flood is what an attacker can send cheapest: plain HTTP POSTs to /ImageSynapse carrying a
 validator-style image and the headers of keys registered nowhere (signed once, replayed), from
-separate processes with many connections each, as fast as this machine lets them. The guard must
-refuse them on their headers, before any model runs.
+separate processes with many connections each, as fast as this machine lets them, from another
+address than the validators' (127.0.0.2: Linux routes all of 127/8 to loopback). The gate must
+refuse them on their headers, before any model runs, and cut the address off once it floods.
 
     .venv/bin/python benchmarks/flood.py --rate 10 --duration 30 --flooders 2 --flood-concurrency 64
 """
@@ -39,7 +40,7 @@ def _stranger_headers(info: dict, payload: str, count: int = 32) -> list[dict]:
     return headers
 
 
-def _flood(info: dict, payload: str, concurrency: int, stop_at: float, results) -> None:
+def _flood(info: dict, payload: str, concurrency: int, stop_at: float, results, source: str) -> None:
     import aiohttp
 
     from natix_miner import client  # noqa: F401  (no external-IP lookup)
@@ -61,7 +62,7 @@ def _flood(info: dict, payload: str, concurrency: int, stop_at: float, results) 
                 statuses["error"] += 1
 
     async def main() -> None:
-        connector = aiohttp.TCPConnector(limit=concurrency)
+        connector = aiohttp.TCPConnector(limit=concurrency, local_addr=(source, 0))
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
             await asyncio.gather(*(worker(i, session) for i in range(concurrency)))
 
@@ -69,12 +70,12 @@ def _flood(info: dict, payload: str, concurrency: int, stop_at: float, results) 
     results.put(dict(statuses))
 
 
-def flood_factory(payload: str, flooders: int, concurrency: int, duration_s: float, sent: list):
+def flood_factory(payload: str, flooders: int, concurrency: int, duration_s: float, sent: list, source: str):
     @contextlib.contextmanager
     def flood(info: dict):
         results = multiprocessing.Queue()
         stop_at = time.time() + duration_s + 5  # outlasts the validators' load
-        processes = [multiprocessing.Process(target=_flood, args=(info, payload, concurrency, stop_at, results)) for _ in range(flooders)]
+        processes = [multiprocessing.Process(target=_flood, args=(info, payload, concurrency, stop_at, results, source)) for _ in range(flooders)]
         for process in processes:
             process.start()
         started = time.time()
@@ -102,6 +103,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="quiet/flooded pairs, alternating")
     parser.add_argument("--flooders", type=int, default=2, help="flooding processes")
     parser.add_argument("--flood-concurrency", type=int, default=64, help="connections per flooding process")
+    parser.add_argument("--flood-source", default="127.0.0.2",
+                        help="the attacker's address (another loopback address than the validators' 127.0.0.1)")
     args = parser.parse_args()
     payloads = challenge_payloads(64)
     import tempfile
@@ -113,7 +116,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             quiet.append(run_load(f"quiet, {shape}", config, args.validators, args.concurrency, args.duration, payloads, rate=args.rate))
             print(quiet[-1].lines(), flush=True)
-            flood = flood_factory(payloads[0], args.flooders, args.flood_concurrency, args.duration, sent)
+            flood = flood_factory(payloads[0], args.flooders, args.flood_concurrency, args.duration, sent, args.flood_source)
             flooded.append(run_load(f"flooded, {shape}", config, args.validators, args.concurrency, args.duration, payloads,
                                     rate=args.rate, side_load=flood))
             statuses, seconds = sent[-1]

@@ -1,4 +1,5 @@
-"""Refuse strangers at the door: an ASGI middleware in front of bittensor's axon.
+"""Refuse strangers at the door: an ASGI middleware in front of bittensor's axon, and a throttle
+that stops a flooding address at the connection.
 
 bittensor's own blacklist runs late: its middleware first builds a synapse object from the headers,
 logs, and checks the signature, which costs about a core per 250 refused requests a second here,
@@ -7,9 +8,17 @@ whether that hotkey may call at all (registered, validator permit, stake), and a
 caller 403 without reading its body. Rate limits stay in the blacklist, which counts every request
 once. A forged hotkey header gains nothing: an admitted request still goes through the signature
 check and the blacklist behind the gate.
+
+Even a cheap refusal costs HTTP parsing, so an address refused more than `max_refusals_per_s` times
+in a second is cut off for `ban_s` when it connects (RequestReadDeadline asks `is_banned`), unless
+a validator's admitted request came from it within `vouch_s`: an address a validator uses is never
+cut off, so a validator behind a shared address cannot be locked out by a flood from it.
 """
 
 from __future__ import annotations
+
+import threading
+import time
 
 from .guard import Guard
 from .http_limits import send_json_error
@@ -17,18 +26,71 @@ from .http_limits import send_json_error
 HOTKEY_HEADER = b"bt_header_dendrite_hotkey"
 
 
+class RefusalThrottle:
+    def __init__(self, max_refusals_per_s: int = 50, ban_s: float = 60.0, vouch_s: float = 600.0, clock=time.monotonic):
+        self.max_refusals_per_s, self.ban_s, self.vouch_s = max_refusals_per_s, ban_s, vouch_s
+        self._clock = clock
+        self._window: dict[str, tuple[int, int]] = {}  # address -> (second, refusals in it)
+        self._banned_until: dict[str, float] = {}
+        self._vouched_at: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self.bans = 0
+
+    def admitted(self, address: str | None) -> None:
+        if address:
+            with self._lock:
+                self._vouched_at[address] = self._clock()
+                self._banned_until.pop(address, None)
+
+    def refused(self, address: str | None) -> None:
+        if not address:
+            return
+        now = self._clock()
+        second = int(now)
+        with self._lock:
+            window, count = self._window.get(address, (second, 0))
+            count = count + 1 if window == second else 1
+            self._window[address] = (second, count)
+            if count > self.max_refusals_per_s and not self._vouched(address, now):
+                if address not in self._banned_until:
+                    self.bans += 1
+                self._banned_until[address] = now + self.ban_s
+            if len(self._window) > 10_000:  # bounded: forget the quiet ones
+                self._window = {a: w for a, w in self._window.items() if w[0] == second}
+
+    def is_banned(self, address: str | None) -> bool:
+        if not address:
+            return False
+        with self._lock:
+            until = self._banned_until.get(address)
+            if until is None:
+                return False
+            if until <= self._clock():
+                del self._banned_until[address]
+                return False
+            return True
+
+    def _vouched(self, address: str, now: float) -> bool:
+        vouched = self._vouched_at.get(address)
+        return vouched is not None and now - vouched < self.vouch_s
+
+
 class CallerGate:
-    def __init__(self, app, guard: Guard):
+    def __init__(self, app, guard: Guard, throttle: RefusalThrottle | None = None):
         self.app = app
         self.guard = guard
+        self.throttle = throttle or RefusalThrottle()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         hotkey = next((value.decode("latin-1") for name, value in scope.get("headers") or [] if name == HOTKEY_HEADER), None)
+        address = (scope.get("client") or (None,))[0]
         refused, reason = self.guard.admission(hotkey)
         if not refused:
+            self.throttle.admitted(address)
             return await self.app(scope, receive, send)
+        self.throttle.refused(address)
         # bittensor's dendrite reads the status headers to report the refusal
         status = ((b"bt_header_axon_status_code", b"403"), (b"bt_header_axon_status_message", reason.encode("latin-1", "replace")))
         await send_json_error(send, 403, reason, status)

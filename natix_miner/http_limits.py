@@ -71,18 +71,38 @@ class RequestReadDeadline(H11Protocol):
     """
 
     read_timeout_s = REQUEST_READ_TIMEOUT_S
+    is_banned = None  # address -> bool: addresses cut off at the connection (caller_gate.RefusalThrottle)
+
+    @classmethod
+    def refusing(cls, is_banned) -> type:
+        """This protocol, closing at once the connections of addresses `is_banned` names."""
+        return type(cls.__name__, (cls,), {"is_banned": staticmethod(is_banned)})
 
     def connection_made(self, transport) -> None:
         self._read_deadline = None
         super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        self._peer_address = peer[0] if peer else None
+        if self._banned():
+            return
         self._arm_read_deadline()
 
     def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE and self._banned():  # kept-alive connections too
+            return
         if self._read_deadline is None and self.conn.their_state is h11.IDLE:
             self._arm_read_deadline()  # the next request on a kept-alive connection starts now
         super().data_received(data)
         if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):  # read whole (or the connection is done)
             self._disarm_read_deadline()
+
+    def _banned(self) -> bool:
+        """Close the connection of a flooding address: not one byte of its requests is parsed."""
+        if self.is_banned is None or not self.is_banned(self._peer_address):
+            return False
+        self._disarm_read_deadline()
+        self.transport.close()
+        return True
 
     def connection_lost(self, exc) -> None:
         self._disarm_read_deadline()

@@ -21,7 +21,7 @@ from .chain import Chain, connect_real_chain
 from .config import LOCAL_VALIDATOR_STAKE, MinerSettings, build_parser, settings_from_args
 from .errors import SetupError
 from .forward import ForwardHandler
-from .caller_gate import CallerGate
+from .caller_gate import CallerGate, RefusalThrottle
 from .guard import Guard, GuardPolicy
 from .http_limits import BodySizeLimit, RequestReadDeadline
 from .active_learning import UncertainStore
@@ -215,11 +215,12 @@ class Miner:
                 f"cannot create the axon ({type(exc).__name__}: {exc}); if the external IP lookup failed, "
                 "pass --axon.external_ip YOUR_PUBLIC_IP"
             ) from None
-        axon.fast_config.http = RequestReadDeadline  # read by uvicorn when the axon starts
+        throttle = RefusalThrottle()
+        axon.fast_config.http = RequestReadDeadline.refusing(throttle.is_banned)  # read by uvicorn when the axon starts
         axon.app.add_middleware(
             BodySizeLimit, max_bytes=s.cascade.image.max_payload_bytes + BODY_OVERHEAD_BYTES
         )
-        axon.app.add_middleware(CallerGate, guard=self.guard)  # added last: runs first
+        axon.app.add_middleware(CallerGate, guard=self.guard, throttle=throttle)  # added last: runs first
         for synapse_class in (ImageSynapse, ExtendedImageSynapse):
             forward, blacklist, priority, verify = routes_for(synapse_class, self.handler, self.guard, self.verifier)
             axon.attach(forward_fn=forward, blacklist_fn=blacklist, priority_fn=priority, verify_fn=verify)

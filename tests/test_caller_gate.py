@@ -61,3 +61,47 @@ def test_validators_pass_and_the_blacklist_still_rate_limits_them():
     synapse.dendrite = bt.TerminalInfo(hotkey=VALIDATOR)
     assert guard.check(synapse) == (False, "allowed")  # ... whose blacklist spends the bucket once
     assert guard.check(synapse)[0] is True and guard.refusals["rate_limited"] == 1
+
+
+def test_an_address_that_keeps_being_refused_is_cut_off_for_a_while_unless_a_validator_uses_it():
+    from natix_miner.caller_gate import RefusalThrottle
+    from tests.clock import FakeClock
+
+    clock = FakeClock(1000.0)
+    throttle = RefusalThrottle(max_refusals_per_s=5, ban_s=60.0, clock=clock)
+    for _ in range(5):
+        throttle.refused("203.0.113.9")
+    assert not throttle.is_banned("203.0.113.9")  # five a second is tolerated ...
+    throttle.refused("203.0.113.9")
+    assert throttle.is_banned("203.0.113.9") and throttle.bans == 1  # ... the sixth is a flood
+    assert not throttle.is_banned("203.0.113.10")
+    clock.now += 61.0
+    assert not throttle.is_banned("203.0.113.9")  # the ban runs out
+    throttle.admitted("198.51.100.7")  # a validator calls from this address ...
+    for _ in range(50):
+        throttle.refused("198.51.100.7")  # ... so a flood from it never locks the validator out
+    assert not throttle.is_banned("198.51.100.7")
+
+
+def test_the_gate_feeds_the_throttle_from_the_callers_address():
+    from natix_miner.caller_gate import RefusalThrottle
+
+    gate, guard, reached = _gate()
+    gate.throttle = RefusalThrottle(max_refusals_per_s=2)
+
+    def call(hotkey, address):
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        headers = [(b"bt_header_dendrite_hotkey", hotkey.encode())]
+        asyncio.run(gate({"type": "http", "path": "/ImageSynapse", "headers": headers, "client": (address, 5000)}, receive, send))
+        return sent[0]["status"]
+
+    assert [call(STRANGER, "192.0.2.1") for _ in range(3)] == [403, 403, 403]
+    assert gate.throttle.is_banned("192.0.2.1")
+    assert call(VALIDATOR, "192.0.2.2") == 200 and not gate.throttle.is_banned("192.0.2.2")
