@@ -170,12 +170,12 @@ def test_floods_from_strangers_and_a_non_validator_are_refused_while_a_validator
     assert non_validator.ss58_address == miner.info["hotkey"]
     axon = bt.AxonInfo(version=1, ip=miner.info["ip"], port=miner.info["port"], ip_type=4,
                        hotkey=miner.info["hotkey"], coldkey=miner.info["hotkey"])
-    before = scrape(miner.metrics_port)
-
     # Everything here comes from 127.0.0.1: an address a validator calls from is never cut off by the
     # flood throttle (caller_gate.RefusalThrottle), so the witness speaks first; the throttle itself
     # is tested in test_caller_gate and measured from another address by benchmarks/flood.py.
     assert answered(miner.query([image_request(3999)], FLOOD_WITNESS)["results"][0])
+    before = scrape(miner.metrics_port)
+
     witness = start_job(miner.job([image_request(4000 + i) for i in range(BURST)], FLOOD_WITNESS, concurrency=1))
     results = asyncio.run(flood(axon, strangers * 2 + [non_validator] * 8, total=200, concurrency=32,
                                 keep_going=lambda: witness.poll() is None))
