@@ -55,8 +55,10 @@ class RefusalThrottle:
                 if address not in self._banned_until:
                     self.bans += 1
                 self._banned_until[address] = now + self.ban_s
-            if len(self._window) > 10_000:  # bounded: forget the quiet ones
+            if len(self._window) > 10_000:  # bounded (many addresses, IPv6): forget the quiet ones
                 self._window = {a: w for a, w in self._window.items() if w[0] == second}
+            if len(self._banned_until) > 10_000:  # and the bans that ran out
+                self._banned_until = {a: until for a, until in self._banned_until.items() if until > now}
 
     def is_banned(self, address: str | None) -> bool:
         if not address:
