@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.load import FastHeadersImageSynapse, challenge_payloads, run_load, uncached_copy  # noqa: E402
+from benchmarks.load import FastHeadersImageSynapse, challenge_payloads, percentile, run_load, uncached_copy  # noqa: E402
 
 
 def _stranger_headers(info: dict, payload: str, count: int = 32) -> list[dict]:
@@ -123,8 +123,7 @@ def main() -> None:
             print(flooded[-1].lines(), f"\n  flood: {sum(statuses.values()) / seconds:.0f} req/s, statuses {statuses}", flush=True)
 
     def pooled_p99(reports) -> float:
-        latencies = sorted(t for r in reports for t in r.latencies)
-        return latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000
+        return percentile([t for r in reports for t in r.latencies], 0.99) * 1000
 
     quiet_p99, flooded_p99 = pooled_p99(quiet), pooled_p99(flooded)
     print(f"validators' p99: quiet {quiet_p99:.0f} ms, flooded {flooded_p99:.0f} ms, ratio {flooded_p99 / quiet_p99:.2f}; "

@@ -57,6 +57,12 @@ class FastHeadersImageSynapse(ImageSynapse):
 FastHeadersImageSynapse.__name__ = "ImageSynapse"  # the axon routes by class name
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile of `values`, nearest rank (every benchmark here reports it this way)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
 @dataclass
 class LoadReport:
     label: str
@@ -73,8 +79,7 @@ class LoadReport:
         return self.requests / self.seconds
 
     def percentile(self, q: float) -> float:
-        ordered = self.latencies
-        return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+        return percentile(self.latencies, q)
 
     def lines(self) -> str:
         cpu = self.cpu_percent or [0.0]

@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.load import challenge_payloads, run_load, uncached_copy  # noqa: E402
+from benchmarks.load import challenge_payloads, percentile, run_load, uncached_copy  # noqa: E402
 from natix_miner.config import build_parser, settings_from_args  # noqa: E402
 from natix_miner.journal import RequestJournal  # noqa: E402
 from natix_miner.neuron import state_name  # noqa: E402
@@ -52,11 +52,6 @@ class Round:
     failed: int
     late: int
     throughput: float
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def journal_name() -> str:
