@@ -110,6 +110,8 @@ def prune_vit_tokens(model: torch.nn.Module, keep_ratio: float, after_layer: int
     if any(isinstance(block, PruneAfter) for block in blocks):
         raise ValueError("this model already prunes tokens")
     _check(keep_ratio, after_layer, len(blocks))
+    if keep_ratio == 1.0:  # nothing to drop: do not pay for ranking the tokens
+        return model
     importance = (_timm_importance if kind == "timm" else _hf_importance)(blocks[after_layer + 1])
     blocks[after_layer] = PruneAfter(blocks[after_layer], importance, keep_ratio, prefix)
     return model
