@@ -47,6 +47,7 @@ class Challenge:
     jpeg: bytes
     level: int
     distortions: dict[str, int] = field(default_factory=dict)  # name -> severity applied (> 0)
+    roadwork_pixels: int | None = None  # of the 224 x 224 that show roadwork, when a mask was given
 
 
 def centre_view(image: Image.Image, size: int = TARGET_SIZE) -> Image.Image:
@@ -55,10 +56,9 @@ def centre_view(image: Image.Image, size: int = TARGET_SIZE) -> Image.Image:
     return image.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
 
 
-def _geometric(image: Image.Image, rng: np.random.Generator, size: int) -> torch.Tensor:
-    pixels = TF.to_tensor(image)
-    pixels = TF.rotate(pixels, float(rng.uniform(-20, 20)), interpolation=InterpolationMode.BILINEAR)
-    height, width = pixels.shape[1:]
+def _geometric_draw(rng: np.random.Generator, height: int, width: int) -> tuple[float, int, int, int, bool, bool]:
+    """Rotation angle, square crop (top, left, side) and flips, drawn as the validator draws them."""
+    angle = float(rng.uniform(-20, 20))
     area = height * width
     for _ in range(10):  # as RandomResizedCrop: try for a square of 20-100 % of the area, else centre
         side = int(round(math.sqrt(area * rng.uniform(0.2, 1.0))))
@@ -68,10 +68,16 @@ def _geometric(image: Image.Image, rng: np.random.Generator, size: int) -> torch
     else:
         side = min(height, width)
         top, left = (height - side) // 2, (width - side) // 2
+    return angle, top, left, side, bool(rng.random() < 0.5), bool(rng.random() < 0.5)
+
+
+def _geometric(image: Image.Image, draw: tuple[float, int, int, int, bool, bool], size: int) -> torch.Tensor:
+    angle, top, left, side, hflip, vflip = draw
+    pixels = TF.rotate(TF.to_tensor(image), angle, interpolation=InterpolationMode.BILINEAR)
     pixels = TF.resized_crop(pixels, top, left, side, side, [size, size], antialias=True)
-    if rng.random() < 0.5:
+    if hflip:
         pixels = TF.hflip(pixels)
-    if rng.random() < 0.5:
+    if vflip:
         pixels = TF.vflip(pixels)
     return pixels
 
@@ -107,17 +113,28 @@ def distort(rgb: np.ndarray, name: str, severity: int, rng: np.random.Generator)
     return pixels.squeeze(0).clamp(0, 255).permute(1, 2, 0).to(torch.uint8).numpy()
 
 
-def make_challenge(image: Image.Image, rng: np.random.Generator, level: int | None = None, size: int = TARGET_SIZE) -> Challenge:
-    """Augment `image` as a validator would, and return what reaches the miner."""
+def make_challenge(
+    image: Image.Image, rng: np.random.Generator, level: int | None = None, size: int = TARGET_SIZE,
+    mask: Image.Image | None = None,
+) -> Challenge:
+    """Augment `image` as a validator would, and return what reaches the miner. A `mask` of the
+    image's roadwork (white on black, same size) goes through the same crop, rotation and flips:
+    `Challenge.roadwork_pixels` then counts how much of the roadwork is left to see."""
     level = int(rng.choice(LEVELS)) if level is None else level
     if level not in LEVELS:
         raise ValueError(f"augmentation level must be one of {LEVELS}, got {level}")
     image = image.convert("RGB")
     applied: dict[str, int] = {}
+    left_of_mask = None
     if level == 0:
         rgb = np.asarray(centre_view(image, size))
+        if mask is not None:
+            left_of_mask = TF.to_tensor(centre_view(mask.convert("L"), size))
     else:
-        rgb = _to_uint8(_geometric(image, rng, size))
+        draw = _geometric_draw(rng, image.height, image.width)
+        rgb = _to_uint8(_geometric(image, draw, size))
+        if mask is not None:
+            left_of_mask = _geometric(mask.convert("L"), draw, size)
         for name, max_severity in DISTORTIONS_BY_LEVEL[level]:
             severity = int(rng.integers(0, max_severity + 1))
             if severity:
@@ -126,4 +143,5 @@ def make_challenge(image: Image.Image, rng: np.random.Generator, level: int | No
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="JPEG")  # quality 75, as the validator's PIL default
     jpeg = buffer.getvalue()
-    return Challenge(Image.open(io.BytesIO(jpeg)).convert("RGB"), jpeg, level, applied)
+    roadwork_pixels = None if left_of_mask is None else int((left_of_mask > 0.5).sum())
+    return Challenge(Image.open(io.BytesIO(jpeg)).convert("RGB"), jpeg, level, applied, roadwork_pixels)

@@ -14,6 +14,9 @@ from PIL import Image, ImageDraw, ImageFilter
 
 ORANGE = [(255, 120, 0), (240, 100, 20), (255, 140, 30), (230, 90, 10)]
 ROADWORK_KINDS = ("cone", "barrier", "sign", "worker", "fence", "machine")
+# How often each kind of work zone appears: a closed lane (most roadwork a dashcam passes), the
+# road closed ahead, a small site around one point.
+LAYOUT_WEIGHTS = (0.5, 0.2, 0.3)
 
 
 @dataclass
@@ -22,12 +25,22 @@ class Scene:
     roadwork: bool
     boxes: list[tuple[str, tuple[int, int, int, int]]] = field(default_factory=list)
 
+    def roadwork_mask(self) -> Image.Image:
+        """White where a roadwork object's box is, black elsewhere (for `make_challenge(mask=...)`)."""
+        mask = Image.new("L", self.image.size)
+        draw = ImageDraw.Draw(mask)
+        for _, box in self.boxes:
+            draw.rectangle(box, fill=255)
+        return mask
+
 
 def _jitter(rng: random.Random, color: tuple[int, int, int], amount: int = 25) -> tuple[int, int, int]:
     return tuple(max(0, min(255, c + rng.randint(-amount, amount))) for c in color)  # type: ignore[return-value]
 
 
-def _background(rng: random.Random, draw: ImageDraw.ImageDraw, w: int, h: int) -> int:
+def _background(rng: random.Random, draw: ImageDraw.ImageDraw, w: int, h: int) -> tuple[int, float, float]:
+    """Sky, buildings, verge and a road in perspective; returns the horizon row and the road's
+    left and right edges there."""
     horizon = int(h * rng.uniform(0.3, 0.55))
     sky = _jitter(rng, rng.choice([(135, 180, 230), (190, 200, 210), (110, 120, 140), (230, 200, 170)]))
     draw.rectangle([0, 0, w, horizon], fill=sky)
@@ -51,7 +64,7 @@ def _background(rng: random.Random, draw: ImageDraw.ImageDraw, w: int, h: int) -
         xm = (left_top + right_top) / 2
         y0, y1 = horizon + (h - horizon) * t0, horizon + (h - horizon) * t1
         draw.line([(xm, y0), (xm + (w / 2 - xm) * t1, y1)], fill=(230, 230, 220), width=max(1, int(1 + 3 * t1)))
-    return horizon
+    return horizon, left_top, right_top
 
 
 def _place(rng: random.Random, w: int, h: int, horizon: int, base: int, scale: float = 1.0, near: float | None = None) -> tuple[int, int, int]:
@@ -64,8 +77,12 @@ def _place(rng: random.Random, w: int, h: int, horizon: int, base: int, scale: f
     return x, y, size
 
 
-def _draw_roadwork(rng, draw, kind, w, h, horizon, scale=1.0, zone: float | None = None) -> tuple[int, int, int, int]:
+def _draw_roadwork(rng, draw, kind, w, h, horizon, scale=1.0, zone: float | None = None, at: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
+    """Draw one roadwork object at a random ground position (near `zone`), or exactly `at` (x, y)."""
     x, y, s = _place(rng, w, h, horizon, rng.randint(18, 40), scale, zone)
+    if at is not None:
+        x, y = at
+        s = max(4, int(rng.randint(18, 40) * scale * (0.3 + (y - horizon) / max(1, h - horizon))))
     orange = _jitter(rng, rng.choice(ORANGE), 15)
     if kind == "cone":
         draw.polygon([(x, y - s), (x - s // 3, y), (x + s // 3, y)], fill=orange)
@@ -139,6 +156,77 @@ def _draw_distractor(rng, draw, w, h, horizon, scale=1.0) -> None:
         draw.line([(x, y - s // 4), (x, y)], fill=(30, 30, 50), width=max(1, s // 8))
 
 
+def _spot_works(rng, draw, w, h, horizon, scale) -> list[tuple[str, tuple[int, int, int, int]]]:
+    """A small work site (a manhole, a patch of asphalt): a few objects clustered around one point."""
+    zone = min(0.85, max(0.15, rng.gauss(0.5, 0.15)))
+    boxes = []
+    for kind in rng.sample(ROADWORK_KINDS, rng.randint(1, 3)):
+        for _ in range(rng.randint(1, 4) if kind == "cone" else 1):
+            boxes.append((kind, _draw_roadwork(rng, draw, kind, w, h, horizon, scale, zone)))
+    return boxes
+
+
+def _lane_closure(rng, draw, w, h, horizon, left_top, right_top, scale) -> list[tuple[str, tuple[int, int, int, int]]]:
+    """A closed lane as a dashcam meets it: a line of cones, barriers or fence panels running from
+    near the camera towards the horizon along one side of the road, a warning sign where it starts,
+    and sometimes a worker or a machine inside it."""
+    right = rng.random() < 0.5
+    offset = rng.uniform(0.1, 0.4)  # how far into the road the line runs, as a share of its width
+    near, far = rng.uniform(0.55, 1.0), rng.uniform(0.05, 0.35)  # depth: 0 at the horizon, 1 at the bottom
+
+    def ground(depth: float, extra: float = 0.0) -> tuple[int, int]:
+        y = horizon + depth * (h - horizon)
+        left_edge = left_top + (-0.2 * w - left_top) * depth
+        right_edge = right_top + (1.2 * w - right_top) * depth
+        share = offset + extra
+        x = right_edge - share * (right_edge - left_edge) if right else left_edge + share * (right_edge - left_edge)
+        return int(min(w - 1, max(0, x))), int(min(h - 1, y))
+
+    boxes = []
+    if rng.random() < 0.5:  # temporary yellow markings lead traffic past the closure
+        far_point, near_point = ground(far, 0.05), ground(min(1.0, near + 0.3), 0.05)
+        draw.line([far_point, near_point], fill=_jitter(rng, (245, 200, 20), 15), width=max(2, int(3 * scale)))
+        boxes.append(("marking", (min(far_point[0], near_point[0]), far_point[1], max(far_point[0], near_point[0]), near_point[1])))
+    line_kind = rng.choice(("cone", "cone", "barrier", "fence"))
+    count = rng.randint(3, 8)
+    for i in range(count):  # far to near, so nearer objects are drawn over farther ones
+        depth = far + (near - far) * i / max(1, count - 1)
+        boxes.append((line_kind, _draw_roadwork(rng, draw, line_kind, w, h, horizon, scale, at=ground(depth))))
+    if rng.random() < 0.7:
+        boxes.append(("sign", _draw_roadwork(rng, draw, "sign", w, h, horizon, scale, at=ground(near, -0.08))))
+    for kind in ("worker", "machine"):
+        if rng.random() < 0.3:
+            depth = rng.uniform(far, near)
+            boxes.append((kind, _draw_roadwork(rng, draw, kind, w, h, horizon, scale, at=ground(depth, -0.06))))
+    return boxes
+
+
+def _road_closed(rng, draw, w, h, horizon, left_top, right_top, scale) -> list[tuple[str, tuple[int, int, int, int]]]:
+    """The road ahead closed: a row of barriers across it, signs at both ends, sometimes cones
+    leading to it and a machine behind."""
+    depth = rng.uniform(0.15, 0.6)
+    y = int(horizon + depth * (h - horizon))
+    left_edge = left_top + (-0.2 * w - left_top) * depth
+    right_edge = right_top + (1.2 * w - right_top) * depth
+    boxes = []
+    if rng.random() < 0.4:
+        boxes.append(("machine", _draw_roadwork(rng, draw, "machine", w, h, horizon, scale, at=(int(rng.uniform(left_edge, right_edge)), y - 3))))
+    width = right_edge - left_edge
+    x = max(0.0, left_edge)
+    while x < min(w - 1, right_edge - 0.05 * width):
+        box = _draw_roadwork(rng, draw, "barrier", w, h, horizon, scale, at=(int(x), y))
+        boxes.append(("barrier", box))
+        x += max(4, box[2] - box[0])
+    for edge in (left_edge, right_edge):
+        if 0 <= edge < w:
+            boxes.append(("sign", _draw_roadwork(rng, draw, "sign", w, h, horizon, scale, at=(int(edge), min(h - 1, y + 4)))))
+    for _ in range(rng.randint(0, 4)):
+        near = rng.uniform(depth + 0.05, 1.0)
+        at = (int(rng.uniform(0.3, 0.7) * w), int(horizon + near * (h - horizon)))
+        boxes.append(("cone", _draw_roadwork(rng, draw, "cone", w, h, horizon, scale, at=at)))
+    return boxes
+
+
 def generate_scene(seed: int, roadwork: bool | None = None, size: int | tuple[int, int] = 224) -> Scene:
     """One scene of `size` (side, or (width, height)); `roadwork=None` picks the label from the
     seed (50/50, as validators do)."""
@@ -148,19 +236,17 @@ def generate_scene(seed: int, roadwork: bool | None = None, size: int | tuple[in
     width, height = (size, size) if isinstance(size, int) else size
     image = Image.new("RGB", (width, height))
     draw = ImageDraw.Draw(image)
-    horizon = _background(rng, draw, width, height)
+    horizon, left_top, right_top = _background(rng, draw, width, height)
     scale = min(width, height) / 224  # object sizes were tuned at 224 px
     for _ in range(rng.randint(0, 4)):
         _draw_distractor(rng, draw, width, height, horizon, scale)
     boxes = []
     if roadwork:
-        # One work zone on or beside the road ahead, as a dashcam meets it: its objects cluster
-        # around one point rather than scatter over the whole frame.
-        zone = min(0.85, max(0.15, rng.gauss(0.5, 0.15)))
-        kinds = rng.sample(ROADWORK_KINDS, rng.randint(1, 3))
-        for kind in kinds:
-            for _ in range(rng.randint(1, 4) if kind == "cone" else 1):
-                boxes.append((kind, _draw_roadwork(rng, draw, kind, width, height, horizon, scale, zone)))
+        layout = rng.choices((_lane_closure, _road_closed, _spot_works), weights=LAYOUT_WEIGHTS)[0]
+        if layout is _spot_works:
+            boxes = _spot_works(rng, draw, width, height, horizon, scale)
+        else:
+            boxes = layout(rng, draw, width, height, horizon, left_top, right_top, scale)
     if rng.random() < 0.3:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
     return Scene(image=image, roadwork=roadwork, boxes=boxes)

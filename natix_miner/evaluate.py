@@ -28,6 +28,7 @@ class Case:
     jpeg: bytes
     label: int
     level: int
+    roadwork_pixels: int | None = None  # procedural positives only: how much roadwork the crop left
 
 
 @dataclass
@@ -42,6 +43,9 @@ class Report:
     mean_reward: float
     final_reward: float
     unanswered: int
+    # Procedural scenes only: positives whose roadwork the validator's crop removed entirely. No
+    # model can see it, so accuracy cannot exceed 1 - this / count.
+    positives_without_roadwork: int | None = None
 
     def table(self) -> str:
         lines = [
@@ -51,6 +55,11 @@ class Report:
             f"latency p50 {self.latency_p50_ms:.0f} ms   p99 {self.latency_p99_ms:.0f} ms",
             f"validator reward (0.5*MCC100 + 0.5*acc10)^3: mean {self.mean_reward:.3f}, last {self.final_reward:.3f}",
         ]
+        if self.positives_without_roadwork is not None:
+            lines.append(
+                f"positives whose roadwork the crop removed entirely: {self.positives_without_roadwork}"
+                f" (accuracy ceiling {1 - self.positives_without_roadwork / self.count:.3f})"
+            )
         return "\n".join(lines)
 
 
@@ -61,13 +70,15 @@ def build_cases(count: int, seed: int, data: str = "scenes", split: str = "all")
     cases = []
     for i in range(count):
         label = int(rng.random() < 0.5)
+        mask = None
         if folder is None:
-            image = generate_scene(HELDOUT_SCENE_SEED + seed * 1_000_003 + i, roadwork=bool(label), size=SCENE_SIZE).image
+            scene = generate_scene(HELDOUT_SCENE_SEED + seed * 1_000_003 + i, roadwork=bool(label), size=SCENE_SIZE)
+            image, mask = scene.image, scene.roadwork_mask() if label else None
         else:
             image, drawn = folder.sample(rng)
             label = int(drawn)
-        challenge = make_challenge(image, rng)
-        cases.append(Case(challenge.jpeg, label, challenge.level))
+        challenge = make_challenge(image, rng, mask=mask)
+        cases.append(Case(challenge.jpeg, label, challenge.level, challenge.roadwork_pixels))
     return cases
 
 
@@ -119,6 +130,10 @@ def score(cases: list[Case], predictions: list[tuple[float, float]]) -> Report:
         mean_reward=float(np.mean(rewards)),
         final_reward=rewards[-1],
         unanswered=int((~answered).sum()),
+        positives_without_roadwork=(
+            sum(c.label == 1 and c.roadwork_pixels == 0 for c in cases)
+            if any(c.roadwork_pixels is not None for c in cases) else None
+        ),
     )
 
 

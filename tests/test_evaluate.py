@@ -21,6 +21,7 @@ def test_cases_from_an_operator_folder(tmp_path):
             generate_scene(i, roadwork=label, size=(320, 240)).image.save(tmp_path / folder / f"{i}.png")
     cases = build_cases(12, seed=0, data=str(tmp_path))
     assert {c.label for c in cases} == {0, 1}
+    assert score(cases, [(0.5, 0.0)] * 12).positives_without_roadwork is None  # only scenes know their roadwork
 
 
 def test_report_counts_levels_and_replays_the_reward():
@@ -33,3 +34,12 @@ def test_report_counts_levels_and_replays_the_reward():
     assert report.mean_reward == np.mean(rewards) and report.final_reward == rewards[-1]
     decided = [int(round(p)) for p, _ in predictions]
     assert report.accuracy == np.mean([d == c.label for d, c in zip(decided, cases)])
+
+
+def test_the_report_counts_positives_the_crop_emptied():
+    cases = build_cases(60, seed=2)
+    report = score(cases, [(float(c.label), 0.0) for c in cases])  # a perfect oracle of the labels
+    emptied = sum(c.label == 1 and c.roadwork_pixels == 0 for c in cases)
+    assert all((c.roadwork_pixels is None) == (c.label == 0) for c in cases)
+    assert report.positives_without_roadwork == emptied
+    assert f"accuracy ceiling {1 - emptied / 60:.3f}" in report.table()
