@@ -17,6 +17,8 @@ from .image import DEFAULT_FORMATS, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_PIXEL
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
 BUILTIN_PREFIX = "builtin:"
+CLASSIFIER_RUNTIMES = ("torch", "onnxruntime")
+VLM_RUNTIMES = ("transformers", "sglang", "sglang_http", "tensorrt_llm")
 # Validators wait 9 s; keep room for the network and the HTTP stack on both ends.
 VALIDATOR_TIMEOUT_S = 9.0
 
@@ -78,8 +80,10 @@ class TierSection(_Strict):
     floor: float = Field(0.1, ge=0.0, le=1.0)  # P(roadwork) when nothing is detected
     ceiling: float = Field(0.97, ge=0.0, le=1.0)  # P(roadwork) approached as detections pile up
     image_size: int = Field(224, ge=32, le=4096)
+    # What runs the model. classifier: torch (default) or onnxruntime (CPU only). vlm (required):
+    # transformers, sglang, sglang_http or tensorrt_llm.
+    runtime: Literal["torch", "onnxruntime", "transformers", "sglang", "sglang_http", "tensorrt_llm"] | None = None
     # VLM judges only
-    runtime: Literal["transformers", "sglang", "sglang_http", "tensorrt_llm"] | None = None
     prompt: str = DEFAULT_PROMPT
     prompt_template: str | None = None  # the chat-formatted prompt with {prompt}; default: the model's chat template
     url: str | None = None  # sglang_http: the server or router, e.g. http://10.0.0.5:30000
@@ -93,13 +97,21 @@ class TierSection(_Strict):
         if self.exit_below > self.exit_above:
             raise ValueError(f"exit_below ({self.exit_below}) must not exceed exit_above ({self.exit_above})")
         if self.kind != "vlm":
-            if self.runtime is not None:
-                raise ValueError("runtime applies to vlm tiers only")
+            allowed = CLASSIFIER_RUNTIMES if self.kind == "classifier" else ()
+            if self.runtime is not None and self.runtime not in allowed:
+                raise ValueError(
+                    f"runtime {self.runtime} does not apply to a {self.kind} tier"
+                    + (f" (choose {' or '.join(allowed)})" if allowed else "")
+                )
+            if self.runtime == "onnxruntime" and self.device != "cpu":
+                raise ValueError(f"runtime onnxruntime runs on the CPU; for device {self.device} use runtime torch")
+            if self.runtime == "onnxruntime" and self.token_pruning:
+                raise ValueError("token_pruning runs in torch: use runtime torch with it")
             if self.model is None:
                 raise ValueError(f"a {self.kind} tier needs model")
         else:
-            if self.runtime is None:
-                raise ValueError("a vlm tier needs runtime: transformers, sglang, sglang_http or tensorrt_llm")
+            if self.runtime not in VLM_RUNTIMES:
+                raise ValueError(f"a vlm tier needs runtime: {', '.join(VLM_RUNTIMES)}")
             if self.runtime == "sglang_http":
                 if not self.url:
                     raise ValueError("runtime sglang_http needs url")
@@ -179,6 +191,8 @@ def load_config(name_or_path: str, device_override: str | None = None, check_mod
         for tier in raw.get("tiers", []) or []:
             if isinstance(tier, dict):
                 tier["device"] = device_override
+                if tier.get("runtime") == "onnxruntime" and device_override != "cpu":
+                    tier["runtime"] = "torch"  # the device named wins; our ONNX Runtime path is CPU-only
     try:
         config = CascadeConfig.model_validate(raw)
     except ValidationError as exc:
@@ -202,7 +216,7 @@ def build_tier(config: CascadeConfig, tier: TierSection):
     if tier.kind == "classifier":
         from .tiers.classifier import ClassifierTier  # torch import deferred until a cascade is built
 
-        return ClassifierTier(folder, name=tier.name, device=tier.device, token_pruning=tier.token_pruning)
+        return ClassifierTier(folder, name=tier.name, device=tier.device, token_pruning=tier.token_pruning, runtime=tier.runtime or "torch")
     if tier.kind == "detector":
         from .tiers.detector import DetectorTier
 

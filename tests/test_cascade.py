@@ -21,10 +21,28 @@ class FixedTier(Tier):
         return [TierOutput(self.probability, f"{self.name} saw it") for _ in images]
 
 
-@pytest.fixture(scope="module")
-def classifier():
+@pytest.fixture(scope="module", params=["torch", "onnxruntime"])
+def classifier(request):
     config = load_config("cpu-default")
-    return ClassifierTier(config.model_folder(config.tiers[0]), name="lite0")
+    return ClassifierTier(config.model_folder(config.tiers[0]), name="lite0", runtime=request.param)
+
+
+def test_onnxruntime_answers_as_the_torch_model_does():
+    config = load_config("cpu-default")
+    folder = config.model_folder(config.tiers[0])
+    eager, onnx = ClassifierTier(folder), ClassifierTier(folder, runtime="onnxruntime")
+    images = [generate_scene(9_000 + i, size=(448, 256)).image for i in range(6)]
+    assert onnx.logits(images) == pytest.approx(eager.logits(images), abs=1e-3)
+    assert "(onnxruntime)" in onnx.describe() and "(torch)" in eager.describe()
+
+
+def test_missing_onnxruntime_is_named(monkeypatch):
+    from cascade.runtimes import RuntimeUnavailable
+
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)  # as if not installed
+    config = load_config("cpu-default")
+    with pytest.raises(RuntimeUnavailable, match="pip install onnxruntime"):
+        ClassifierTier(config.model_folder(config.tiers[0]), runtime="onnxruntime")
 
 
 def jpeg_roundtrip(image):

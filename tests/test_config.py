@@ -52,7 +52,27 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_device_override_reaches_every_tier():
-    assert settings("--neuron.image_detector_device", "cuda:1").cascade.tiers[0].device == "cuda:1"
+    tier = settings("--neuron.image_detector_device", "cuda:1").cascade.tiers[0]
+    assert tier.device == "cuda:1" and tier.runtime == "torch"  # ONNX Runtime is the CPU path only
+    assert settings("--neuron.image_detector_device", "cpu").cascade.tiers[0].runtime == "onnxruntime"
+
+
+@pytest.mark.parametrize(
+    "tier, problem",
+    [
+        ({"kind": "classifier", "runtime": "onnxruntime", "device": "cuda"}, "runtime onnxruntime runs on the CPU"),
+        ({"kind": "classifier", "runtime": "sglang"}, "runtime sglang does not apply to a classifier tier (choose torch or onnxruntime)"),
+        ({"kind": "detector", "runtime": "onnxruntime"}, "runtime onnxruntime does not apply to a detector tier"),
+        ({"kind": "classifier", "runtime": "onnxruntime", "token_pruning": {"keep_ratio": 0.5}}, "token_pruning runs in torch"),
+        ({"kind": "vlm", "runtime": "onnxruntime"}, "a vlm tier needs runtime: transformers, sglang, sglang_http, tensorrt_llm"),
+    ],
+)
+def test_tier_runtimes_are_checked_against_the_kind(tmp_path, tier, problem):
+    path = tmp_path / "runtime.yaml"
+    path.write_text(yaml.safe_dump({"tiers": [{"name": "x", "model": "builtin:efficientnet-lite0-roadwork", **tier}]}))
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path))
+    assert problem in str(caught.value)
 
 
 def test_yaml_errors_name_the_field(tmp_path):

@@ -1,0 +1,46 @@
+"""Run a torch image model through ONNX Runtime on the CPU.
+
+On 2 CPU cores ONNX Runtime runs the EfficientNet-Lite0 classifier 3.6x faster than eager torch
+(channels_last), with the same float32 answers (benchmarks/README.md): it folds batch norms into
+convolutions and fuses activations, which eager torch does not. The model is exported once when
+the tier loads, in memory: nothing is written to disk or downloaded.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import torch
+
+from . import RuntimeUnavailable
+
+
+class OnnxCpuModel:
+    """`model` exported to ONNX (batch size free) and served by an ONNX Runtime CPU session."""
+
+    def __init__(self, model: torch.nn.Module, input_size: int, threads: int | None = None):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise RuntimeUnavailable(
+                "runtime onnxruntime needs the onnxruntime package (pip install onnxruntime), "
+                "or set the tier's runtime to torch"
+            ) from None
+        buffer = io.BytesIO()
+        example = torch.zeros(2, 3, input_size, input_size)
+        with warnings.catch_warnings():  # the TorchScript exporter announces its deprecation on every call
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model.eval(), example, buffer, input_names=["pixels"], output_names=["logits"],
+                dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False, opset_version=17,
+            )
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        # ONNX Runtime releases the GIL while it runs: the event loop keeps decoding meanwhile.
+        return self.session.run(None, {"pixels": np.ascontiguousarray(pixels, dtype=np.float32)})[0]
