@@ -25,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.load import FastHeadersImageSynapse, challenge_payloads, percentile, run_load, uncached_copy  # noqa: E402
+from benchmarks.load import challenge_payloads, percentile, run_load, uncached_copy  # noqa: E402
+from natix_miner.protocol import ImageSynapse  # noqa: E402
 
 
 def _stranger_headers(info: dict, payload: str, count: int = 32) -> list[dict]:
@@ -35,7 +36,7 @@ def _stranger_headers(info: dict, payload: str, count: int = 32) -> list[dict]:
     headers = []
     for _ in range(count):
         dendrite = bt.Dendrite(wallet=bt.Keypair.create_from_mnemonic(bt.Keypair.generate_mnemonic()))
-        synapse = dendrite.preprocess_synapse_for_request(axon, FastHeadersImageSynapse(image=payload), timeout=9.0)
+        synapse = dendrite.preprocess_synapse_for_request(axon, ImageSynapse(image=payload), timeout=9.0)
         headers.append(synapse.to_headers())
     return headers
 

@@ -40,21 +40,6 @@ from natix_miner.protocol import ImageSynapse  # noqa: E402
 from tests.wire.harness import REPO, MinerProcess  # noqa: E402
 
 VALIDATOR_TIMEOUT_S = 9.0
-_REQUIRED_FIELDS: list = []  # computed once (a class attribute would become a pydantic private field)
-
-
-class FastHeadersImageSynapse(ImageSynapse):
-    """Same wire format; caches the required-fields list that bittensor rebuilds from the pydantic
-    schema on every to_headers() (about 80 ms of client CPU each), so the client is not the
-    bottleneck of the measurement."""
-
-    def get_required_fields(self):
-        if not _REQUIRED_FIELDS:
-            _REQUIRED_FIELDS.append(super().get_required_fields())
-        return _REQUIRED_FIELDS[0]
-
-
-FastHeadersImageSynapse.__name__ = "ImageSynapse"  # the axon routes by class name
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -125,7 +110,7 @@ async def _drive(axon: bt.AxonInfo, validators: int, concurrency: int, duration_
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
                 next_at += concurrency / rate
             counter += 1
-            synapse = FastHeadersImageSynapse(image=payloads[counter % len(payloads)])
+            synapse = ImageSynapse(image=payloads[counter % len(payloads)])
             started = time.perf_counter()
             response = (await dendrite.forward([axon], synapse, timeout=VALIDATOR_TIMEOUT_S, deserialize=False))[0]
             results.append((time.perf_counter() - started, response.dendrite.status_code or 0))

@@ -3,8 +3,15 @@
 The axon routes by class NAME, so these names must never change.
 """
 
+import functools
+
 import bittensor as bt
 import pydantic
+
+
+@functools.cache
+def _required_fields(synapse_class: type[bt.Synapse]) -> tuple[str, ...]:
+    return tuple(synapse_class.model_json_schema().get("required", []))
 
 
 class ImageSynapse(bt.Synapse):
@@ -21,6 +28,11 @@ class ImageSynapse(bt.Synapse):
 
     def deserialize(self) -> float:
         return self.prediction
+
+    def get_required_fields(self) -> list[str]:
+        # bittensor rebuilds this from the pydantic JSON schema in every to_headers(), i.e. for every
+        # answer the axon sends (tens of ms of CPU); it is a constant of the class.
+        return list(_required_fields(type(self)))
 
 
 class ExtendedImageSynapse(ImageSynapse):

@@ -65,3 +65,15 @@ def test_stale_nonces_are_refused_and_forgotten(dendrite):
         verifier.verify(request)
     verifier.forget_idle()
     assert verifier._seen == {}
+
+
+@pytest.mark.parametrize("synapse_class", ["ImageSynapse", "ExtendedImageSynapse"])
+def test_cached_required_fields_are_what_bittensor_computes(dendrite, synapse_class):
+    import natix_miner.protocol as protocol
+
+    synapse = getattr(protocol, synapse_class)(image="abc", prediction=0.25)
+    assert synapse.get_required_fields() == bt.Synapse.get_required_fields(synapse)
+    synapse.get_required_fields().append("mutated")  # a caller's copy, not the cache
+    assert "mutated" not in synapse.get_required_fields()
+    uncached = type(synapse_class, (type(synapse),), {"get_required_fields": bt.Synapse.get_required_fields})
+    assert synapse.to_headers() == uncached(image="abc", prediction=0.25).to_headers()
