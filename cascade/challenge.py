@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,7 +48,12 @@ class Challenge:
     jpeg: bytes
     level: int
     distortions: dict[str, int] = field(default_factory=dict)  # name -> severity applied (> 0)
-    roadwork_pixels: int | None = None  # of the 224 x 224 that show roadwork, when a mask was given
+    masks: list[np.ndarray] = field(default_factory=list)  # the `masks` given, as they arrive: bool, size x size
+
+    @property
+    def roadwork_pixels(self) -> int | None:
+        """Pixels of the challenge inside any of the masks (None without masks)."""
+        return int(np.logical_or.reduce(self.masks).sum()) if self.masks else None
 
 
 def centre_view(image: Image.Image, size: int = TARGET_SIZE) -> Image.Image:
@@ -115,26 +121,23 @@ def distort(rgb: np.ndarray, name: str, severity: int, rng: np.random.Generator)
 
 def make_challenge(
     image: Image.Image, rng: np.random.Generator, level: int | None = None, size: int = TARGET_SIZE,
-    mask: Image.Image | None = None,
+    masks: Sequence[Image.Image] = (),
 ) -> Challenge:
-    """Augment `image` as a validator would, and return what reaches the miner. A `mask` of the
-    image's roadwork (white on black, same size) goes through the same crop, rotation and flips:
-    `Challenge.roadwork_pixels` then counts how much of the roadwork is left to see."""
+    """Augment `image` as a validator would, and return what reaches the miner. `masks` of the
+    image (white on black, same size: where its roadwork, or each object, is) go through the same
+    crop, rotation and flips, without changing the challenge: they say what is left to see."""
     level = int(rng.choice(LEVELS)) if level is None else level
     if level not in LEVELS:
         raise ValueError(f"augmentation level must be one of {LEVELS}, got {level}")
     image = image.convert("RGB")
     applied: dict[str, int] = {}
-    left_of_mask = None
     if level == 0:
         rgb = np.asarray(centre_view(image, size))
-        if mask is not None:
-            left_of_mask = TF.to_tensor(centre_view(mask.convert("L"), size))
+        moved = [TF.to_tensor(centre_view(mask.convert("L"), size)) for mask in masks]
     else:
         draw = _geometric_draw(rng, image.height, image.width)
         rgb = _to_uint8(_geometric(image, draw, size))
-        if mask is not None:
-            left_of_mask = _geometric(mask.convert("L"), draw, size)
+        moved = [_geometric(mask.convert("L"), draw, size) for mask in masks]
         for name, max_severity in DISTORTIONS_BY_LEVEL[level]:
             severity = int(rng.integers(0, max_severity + 1))
             if severity:
@@ -143,5 +146,5 @@ def make_challenge(
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="JPEG")  # quality 75, as the validator's PIL default
     jpeg = buffer.getvalue()
-    roadwork_pixels = None if left_of_mask is None else int((left_of_mask > 0.5).sum())
-    return Challenge(Image.open(io.BytesIO(jpeg)).convert("RGB"), jpeg, level, applied, roadwork_pixels)
+    left = [(mask[0] > 0.5).numpy() for mask in moved]
+    return Challenge(Image.open(io.BytesIO(jpeg)).convert("RGB"), jpeg, level, applied, left)

@@ -23,15 +23,23 @@ LAYOUT_WEIGHTS = (0.5, 0.2, 0.3)
 class Scene:
     image: Image.Image
     roadwork: bool
-    boxes: list[tuple[str, tuple[int, int, int, int]]] = field(default_factory=list)
+    boxes: list[tuple[str, tuple[int, int, int, int]]] = field(default_factory=list)  # (kind, x0 y0 x1 y1) per object
 
     def roadwork_mask(self) -> Image.Image:
-        """White where a roadwork object's box is, black elsewhere (for `make_challenge(mask=...)`)."""
-        mask = Image.new("L", self.image.size)
-        draw = ImageDraw.Draw(mask)
-        for _, box in self.boxes:
-            draw.rectangle(box, fill=255)
-        return mask
+        """White where any roadwork object's box is, black elsewhere (for `make_challenge(masks=...)`)."""
+        return _box_mask(self.image.size, [box for _, box in self.boxes])
+
+    def object_masks(self) -> list[Image.Image]:
+        """One mask per roadwork object, in the order of `boxes`."""
+        return [_box_mask(self.image.size, [box]) for _, box in self.boxes]
+
+
+def _box_mask(size: tuple[int, int], boxes: list[tuple[int, int, int, int]]) -> Image.Image:
+    mask = Image.new("L", size)
+    draw = ImageDraw.Draw(mask)
+    for box in boxes:
+        draw.rectangle(box, fill=255)
+    return mask
 
 
 def _jitter(rng: random.Random, color: tuple[int, int, int], amount: int = 25) -> tuple[int, int, int]:
@@ -182,11 +190,9 @@ def _lane_closure(rng, draw, w, h, horizon, left_top, right_top, scale) -> list[
         x = right_edge - share * (right_edge - left_edge) if right else left_edge + share * (right_edge - left_edge)
         return int(min(w - 1, max(0, x))), int(min(h - 1, y))
 
+    if rng.random() < 0.5:  # temporary yellow markings lead traffic past the closure (a line: no box)
+        draw.line([ground(far, 0.05), ground(min(1.0, near + 0.3), 0.05)], fill=_jitter(rng, (245, 200, 20), 15), width=max(2, int(3 * scale)))
     boxes = []
-    if rng.random() < 0.5:  # temporary yellow markings lead traffic past the closure
-        far_point, near_point = ground(far, 0.05), ground(min(1.0, near + 0.3), 0.05)
-        draw.line([far_point, near_point], fill=_jitter(rng, (245, 200, 20), 15), width=max(2, int(3 * scale)))
-        boxes.append(("marking", (min(far_point[0], near_point[0]), far_point[1], max(far_point[0], near_point[0]), near_point[1])))
     line_kind = rng.choice(("cone", "cone", "barrier", "fence"))
     count = rng.randint(3, 8)
     for i in range(count):  # far to near, so nearer objects are drawn over farther ones

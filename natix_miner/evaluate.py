@@ -70,14 +70,14 @@ def build_cases(count: int, seed: int, data: str = "scenes", split: str = "all")
     cases = []
     for i in range(count):
         label = int(rng.random() < 0.5)
-        mask = None
+        masks = []
         if folder is None:
             scene = generate_scene(HELDOUT_SCENE_SEED + seed * 1_000_003 + i, roadwork=bool(label), size=SCENE_SIZE)
-            image, mask = scene.image, scene.roadwork_mask() if label else None
+            image, masks = scene.image, [scene.roadwork_mask()] if label else []
         else:
             image, drawn = folder.sample(rng)
             label = int(drawn)
-        challenge = make_challenge(image, rng, mask=mask)
+        challenge = make_challenge(image, rng, masks=masks)
         cases.append(Case(challenge.jpeg, label, challenge.level, challenge.roadwork_pixels))
     return cases
 
