@@ -3,6 +3,7 @@
   natix-miner run ...     the miner itself (same flags as `python neurons/miner.py`)
   natix-miner train ...   fine-tune the roadwork classifier (resumable)
   natix-miner distill ... train a fast classifier on a slower tier's answers over unlabelled images
+  natix-miner train-detector ... train the YOLO detector tier on procedural challenges (resumable)
   natix-miner eval ...    replay validator challenges and their scoring against a cascade or a miner
   natix-miner calibrate   put a classifier's or a cascade's decision threshold on 0.5 (validators round there)
   natix-miner model-card  write the model_card.json SN72 requires, for your hotkey
@@ -20,6 +21,7 @@ import argparse
 import json
 import sys
 
+from cascade import detector_training
 from cascade import distill as distillation
 from cascade import training
 from cascade.config import ConfigError, load_config, sglang_server_args
@@ -51,10 +53,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_doctor(argv[1:])
     parser = argparse.ArgumentParser(prog="natix-miner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,distill,eval,calibrate,model-card,register,doctor,build,sglang-args,status,report}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,train-detector,distill,eval,calibrate,model-card,register,doctor,build,sglang-args,status,report}")
     commands.add_parser("run", help="start the miner (see `natix-miner run --help`)")
     train = commands.add_parser("train", help="fine-tune the roadwork classifier", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     training.add_arguments(train)
+    detector_training.add_arguments(commands.add_parser("train-detector", help="train the YOLO detector tier on procedural challenges", description=detector_training.__doc__, formatter_class=HelpFormatter))
     distillation.add_arguments(commands.add_parser("distill", help="train a fast classifier tier on a slower tier's (or a cascade's) answers", formatter_class=argparse.ArgumentDefaultsHelpFormatter))
     evaluate = commands.add_parser("eval", help="score a cascade or a running miner as validators would", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     evaluation.add_arguments(evaluate)
@@ -75,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             folder = training.train(training.config_from_args(args))
             print(f"model ready: {folder} (point a tier's `model:` at it)")
+        elif args.command == "train-detector":
+            weights = detector_training.train_detector(detector_training.config_from_args(args))
+            print(f"detector ready: {weights} (its tier: {weights.parent / 'tier.yaml'})")
         elif args.command == "distill":
             folder = distillation.distill(distillation.config_from_args(args))
             print(f"model ready: {folder} (point a classifier tier's `model:` at it)")

@@ -1,0 +1,139 @@
+"""Train the roadwork detector tier (ultralytics YOLO) on procedural scenes, offline.
+
+The training images are what the miner receives: validator challenges (levels 0-3: rotation,
+crops, flips, distortions, JPEG at 224 px) of generated street scenes, half of them with roadwork.
+Each object's box is carried through the same augmentation as a mask, so the labels say where the
+object is in the challenge, and objects the crop cut out are not labelled. The model is built from
+ultralytics' own architecture YAML: no weights are downloaded.
+
+    natix-miner train-detector --out runs/detector --images 2000 --epochs 30
+
+A run resumes where it stopped (the dataset is written once, by seed; ultralytics resumes from its
+last checkpoint), and ends with `detector.pt` and a `tier.yaml` to paste into a cascade preset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .challenge import TARGET_SIZE, make_challenge
+from .scenes import ROADWORK_KINDS, generate_scene
+from .training import HELDOUT_SCENE_SEED, SCENE_SIZE
+
+CLASSES = ROADWORK_KINDS  # class id = index
+MIN_BOX_PIXELS = 12  # smaller remnants of an object after the crop are not labelled
+DATASET = "dataset"
+RUN = "yolo"
+WEIGHTS = "detector.pt"
+
+
+@dataclass
+class DetectorConfig:
+    out: str
+    images: int = 2000
+    val_fraction: float = 0.1
+    epochs: int = 30
+    batch: int = 32
+    architecture: str = "yolo11n.yaml"  # an ultralytics model YAML: built untrained, nothing downloaded
+    image_size: int = TARGET_SIZE
+    device: str = "cpu"
+    workers: int = 2
+    seed: int = 0
+
+
+def yolo_labels(masks: list[np.ndarray], kinds: list[str]) -> list[str]:
+    """`cls x_centre y_centre width height` (fractions of the image) for each object still visible."""
+    lines = []
+    for mask, kind in zip(masks, kinds):
+        if mask.sum() < MIN_BOX_PIXELS:
+            continue
+        rows, cols = np.nonzero(mask)
+        height, width = mask.shape
+        x0, x1, y0, y1 = cols.min(), cols.max() + 1, rows.min(), rows.max() + 1
+        lines.append(f"{CLASSES.index(kind)} {(x0 + x1) / 2 / width:.6f} {(y0 + y1) / 2 / height:.6f} {(x1 - x0) / width:.6f} {(y1 - y0) / height:.6f}")
+    return lines
+
+
+def write_dataset(config: DetectorConfig, log=print) -> Path:
+    """Challenges and their labels in ultralytics' layout; images already written are kept."""
+    root = Path(config.out) / DATASET
+    validation = int(round(config.images * config.val_fraction))
+    for split in ("train", "val"):
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+    for i in range(config.images):
+        split = "val" if i < validation else "train"
+        image_path, label_path = root / "images" / split / f"{i:06d}.jpg", root / "labels" / split / f"{i:06d}.txt"
+        if image_path.exists() and label_path.exists():
+            continue
+        rng = np.random.default_rng([config.seed, i])  # one stream per image: any subset rebuilds alike
+        offset = HELDOUT_SCENE_SEED + 500_000_000 if split == "val" else 0  # validation scenes are never trained on
+        scene = generate_scene(offset + config.seed * 1_000_003 + i, roadwork=bool(rng.random() < 0.5), size=SCENE_SIZE)
+        challenge = make_challenge(scene.image, rng, masks=scene.object_masks())
+        label_path.write_text("\n".join(yolo_labels(challenge.masks, [kind for kind, _ in scene.boxes])))
+        image_path.write_bytes(challenge.jpeg)  # last: its presence marks the pair complete
+        if (i + 1) % 500 == 0:
+            log(f"dataset: {i + 1}/{config.images} challenges written")
+    data = root / "data.yaml"
+    data.write_text(yaml.safe_dump({"path": str(root.resolve()), "train": "images/train", "val": "images/val", "names": dict(enumerate(CLASSES))}))
+    return data
+
+
+def train_detector(config: DetectorConfig, log=print) -> Path:
+    """Write the dataset, train (or resume), and export `detector.pt` + `tier.yaml` into `out`."""
+    from ultralytics import YOLO
+
+    out = Path(config.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    saved = out / "detector-config.yaml"
+    if saved.exists() and yaml.safe_load(saved.read_text()) != {**asdict(config), "out": str(out)}:
+        raise ValueError(f"{out} holds a run with other settings ({saved}); use another --out")
+    saved.write_text(yaml.safe_dump({**asdict(config), "out": str(out)}))
+    if (out / WEIGHTS).exists():
+        log(f"{out / WEIGHTS} is already trained with these settings")
+        return out / WEIGHTS
+    data = write_dataset(config, log)
+    last = out / RUN / "weights" / "last.pt"
+    settings = dict(
+        data=str(data), epochs=config.epochs, batch=config.batch, imgsz=config.image_size, device=config.device,
+        workers=config.workers, seed=config.seed, project=str(out), name=RUN, exist_ok=True, pretrained=False,
+        amp=False, plots=False, verbose=False,
+        # the validator already rotated, cropped and distorted these; it also flips them upside down
+        flipud=0.5, fliplr=0.5, degrees=0.0, mosaic=0.5,
+    )
+    if last.exists():
+        log(f"resuming from {last}")
+        YOLO(str(last)).train(resume=True)
+    else:
+        YOLO(config.architecture, task="detect").train(**settings)
+    best = out / RUN / "weights" / "best.pt"
+    shutil.copyfile(best if best.exists() else last, out / WEIGHTS)
+    tier = {"name": "detector", "kind": "detector", "model": str(out / WEIGHTS), "image_size": config.image_size,
+            "classes": {kind: kind for kind in CLASSES}}
+    (out / "tier.yaml").write_text(yaml.safe_dump([tier], sort_keys=False))
+    log(f"exported {out / WEIGHTS} and {out / 'tier.yaml'}")
+    return out / WEIGHTS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = DetectorConfig(out="")
+    parser.add_argument("--out", required=True, help="run folder: dataset/, yolo/ (ultralytics' run), detector.pt, tier.yaml")
+    parser.add_argument("--images", type=int, default=defaults.images, help="challenges to generate")
+    parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch", type=int, default=defaults.batch)
+    parser.add_argument("--architecture", default=defaults.architecture, help="ultralytics model YAML (yolo11n.yaml, yolo11s.yaml, ...)")
+    parser.add_argument("--image-size", type=int, default=defaults.image_size)
+    parser.add_argument("--device", default=defaults.device, help="cpu, or a CUDA index such as 0")
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="ultralytics dataloader workers")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+
+
+def config_from_args(args: argparse.Namespace) -> DetectorConfig:
+    return DetectorConfig(**{name: getattr(args, name) for name in asdict(DetectorConfig(out="")) if hasattr(args, name)})
