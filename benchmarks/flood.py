@@ -9,6 +9,12 @@ address than the validators' (127.0.0.2: Linux routes all of 127/8 to loopback).
 refuse them on their headers, before any model runs, and cut the address off once it floods.
 
     .venv/bin/python benchmarks/flood.py --rate 10 --duration 30 --flooders 2 --flood-concurrency 64
+
+On a small box the flooder competes with the miner and the validators for the same cores, so
+part of what a flood does to the validators here is the flooder's own CPU, which a real attacker
+spends on his own machine. `--decoy` adds a control round per pair: the same flood aimed at a
+decoy listener (another process, closing every connection as it arrives: what the miner does to
+a throttled address) instead of the miner. Flooded minus decoy is what reaching the miner costs.
 """
 
 from __future__ import annotations
@@ -71,9 +77,40 @@ def _flood(info: dict, payload: str, concurrency: int, stop_at: float, results, 
     results.put(dict(statuses))
 
 
-def flood_factory(payload: str, flooders: int, concurrency: int, duration_s: float, sent: list, source: str):
+def _decoy(port: int, ready) -> None:
+    class CloseAtOnce(asyncio.Protocol):
+        def connection_made(self, transport):
+            transport.close()
+
+    async def serve() -> None:
+        server = await asyncio.get_running_loop().create_server(CloseAtOnce, "127.0.0.1", port, backlog=1024)
+        ready.set()
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(serve())
+
+
+@contextlib.contextmanager
+def decoy_listener():
+    """A listener in another process that closes each connection at once; yields its port."""
+    from tests.wire.harness import free_port
+
+    port, ready = free_port(), multiprocessing.Event()
+    process = multiprocessing.Process(target=_decoy, args=(port, ready), daemon=True)
+    process.start()
+    ready.wait(10)
+    try:
+        yield port
+    finally:
+        process.kill()
+
+
+def flood_factory(payload: str, flooders: int, concurrency: int, duration_s: float, sent: list, source: str, decoy_port: int | None = None):
     @contextlib.contextmanager
     def flood(info: dict):
+        if decoy_port is not None:  # the same flood, aimed away from the miner
+            info = {**info, "ip": "127.0.0.1", "port": decoy_port}
         results = multiprocessing.Queue()
         stop_at = time.time() + duration_s + 5  # outlasts the validators' load
         processes = [multiprocessing.Process(target=_flood, args=(info, payload, concurrency, stop_at, results, source)) for _ in range(flooders)]
@@ -104,14 +141,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="quiet/flooded pairs, alternating")
     parser.add_argument("--flooders", type=int, default=2, help="flooding processes")
     parser.add_argument("--flood-concurrency", type=int, default=64, help="connections per flooding process")
+    parser.add_argument("--decoy", action="store_true", help="add a control round: the flood aimed at a decoy listener, not the miner")
     parser.add_argument("--flood-source", default="127.0.0.2",
                         help="the attacker's address (another loopback address than the validators' 127.0.0.1)")
     args = parser.parse_args()
     payloads = challenge_payloads(64)
     import tempfile
 
-    quiet, flooded, sent = [], [], []
-    with tempfile.TemporaryDirectory() as tmp:
+    quiet, flooded, decoyed, sent = [], [], [], []
+    with tempfile.TemporaryDirectory() as tmp, (decoy_listener() if args.decoy else contextlib.nullcontext()) as decoy_port:
         config = ["--config", str(uncached_copy(args.config, Path(tmp)))]
         shape = f"{args.validators} validators, {args.rate:g} req/s"
         for round_ in range(args.rounds):
@@ -122,6 +160,12 @@ def main() -> None:
                                     rate=args.rate, side_load=flood))
             statuses, seconds = sent[-1]
             print(flooded[-1].lines(), f"\n  flood: {sum(statuses.values()) / seconds:.0f} req/s, statuses {statuses}", flush=True)
+            if decoy_port is not None:
+                aimed_away = flood_factory(payloads[0], args.flooders, args.flood_concurrency, args.duration, sent, args.flood_source, decoy_port)
+                decoyed.append(run_load(f"flood at a decoy, {shape}", config, args.validators, args.concurrency, args.duration,
+                                        payloads, rate=args.rate, side_load=aimed_away))
+                statuses, seconds = sent[-1]
+                print(decoyed[-1].lines(), f"\n  flood at the decoy: {sum(statuses.values()) / seconds:.0f} attempts/s", flush=True)
 
     def pooled_p99(reports) -> float:
         return percentile([t for r in reports for t in r.latencies], 0.99) * 1000
@@ -130,6 +174,10 @@ def main() -> None:
     print(f"validators' p99: quiet {quiet_p99:.0f} ms, flooded {flooded_p99:.0f} ms, ratio {flooded_p99 / quiet_p99:.2f}; "
           f"failed {sum(r.failed for r in quiet)} / {sum(r.failed for r in flooded)}, "
           f"later than 9 s {sum(r.late for r in quiet)} / {sum(r.late for r in flooded)}")
+    if decoyed:
+        decoy_p99 = pooled_p99(decoyed)
+        print(f"control: the same flood at a decoy listener, validators' p99 {decoy_p99:.0f} ms (ratio {decoy_p99 / quiet_p99:.2f} "
+              f"from the flooder's CPU alone); flooded / decoy {flooded_p99 / decoy_p99:.2f} (what reaching the miner adds)")
 
 
 if __name__ == "__main__":

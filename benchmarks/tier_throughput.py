@@ -1,0 +1,61 @@
+"""Images per second of each tier of a cascade config on a device, at several batch sizes.
+
+The run a GPU box owes the cascade issue: the classifier and detector tiers' CUDA path.
+
+    .venv/bin/python benchmarks/tier_throughput.py --config my-gpu.yaml --device cuda --batch 1,8,32,128
+    .venv/bin/python benchmarks/tier_throughput.py --config cpu-default --batch 1,8      # the same on CPU
+
+Each tier gets the same validator-style challenges (natix-miner eval's), whole batches through
+`Tier.predict` as the micro-batcher hands them over, preprocessing included; CUDA work is
+synchronised before the clock stops. The best of --rounds is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cascade.config import build_tier, load_config  # noqa: E402
+from cascade.image import decode_base64_image  # noqa: E402
+from natix_miner.evaluate import build_cases  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="cpu-default", help="cascade preset or YAML")
+    parser.add_argument("--device", default=None, help="run every tier here (cpu, cuda, cuda:N); default: as the config says")
+    parser.add_argument("--batch", default="1,8,32")
+    parser.add_argument("--count", type=int, default=256, help="challenges")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    config = load_config(args.config, args.device)
+    images = [decode_base64_image(base64.b64encode(c.jpeg).decode()) for c in build_cases(args.count, seed=0)]
+    cuda = torch.cuda.is_available()
+    print(f"{args.config} on {args.device or 'its devices'}; {len(images)} challenges"
+          + (f"; {torch.cuda.get_device_name()}" if cuda else ""))
+    for section in config.tiers:
+        tier = build_tier(config, section)
+        print(tier.describe())
+        for batch in (int(b) for b in args.batch.split(",")):
+            chunks = [images[i:i + batch] for i in range(0, len(images), batch)]
+            tier.predict(chunks[0])  # warm-up: allocation, kernels, autotuning
+            best = float("inf")
+            for _ in range(args.rounds):
+                started = time.perf_counter()
+                for chunk in chunks:
+                    tier.predict(chunk)
+                if cuda:
+                    torch.cuda.synchronize()
+                best = min(best, time.perf_counter() - started)
+            print(f"  batch {batch:>4}: {len(images) / best:8.1f} img/s   {1000 * best / len(images):7.2f} ms/img")
+
+
+if __name__ == "__main__":
+    main()
