@@ -58,7 +58,7 @@ def test_sglang_accepts_every_presets_arguments(preset):
 @pytest.mark.parametrize("tier, problem", [
     ({"name": "j", "kind": "vlm", "model": "x"}, "needs runtime"),
     ({"name": "j", "kind": "vlm", "runtime": "sglang_http", "prompt_template": "{prompt}"}, "needs url"),
-    ({"name": "c", "kind": "classifier", "model": "x", "runtime": "sglang"}, "vlm tiers only"),
+    ({"name": "c", "kind": "classifier", "model": "x", "runtime": "sglang"}, "does not apply to a classifier tier"),
     ({"name": "j", "kind": "vlm", "runtime": "transformers", "model": "x", "server_args": {"tp_size": 2}}, "runtime sglang only"),
 ])
 def test_vlm_tier_mistakes_are_named(tmp_path, tier, problem):
