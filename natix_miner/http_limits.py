@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import h11
@@ -74,17 +75,23 @@ class RequestReadDeadline(H11Protocol):
     is_banned = None  # address -> bool: addresses cut off at the connection (caller_gate.RefusalThrottle)
 
     @classmethod
-    def refusing(cls, is_banned) -> type:
-        """This protocol, closing at once the connections of addresses `is_banned` names."""
-        return type(cls.__name__, (cls,), {"is_banned": staticmethod(is_banned)})
+    def refusing(cls, is_banned):
+        """A protocol factory for uvicorn's `http` setting: connections from addresses `is_banned`
+        names are closed in connection_made, before uvicorn's HTTP protocol object is even built
+        (that build was most of what a flood of throttled connections cost); the others get this
+        protocol, which also refuses a kept-alive connection whose address gets banned later."""
+        protocol = type(cls.__name__, (cls,), {"is_banned": staticmethod(is_banned)})
+
+        def factory(**uvicorn_arguments):
+            return _ConnectionGate(lambda: protocol(**uvicorn_arguments), is_banned)
+
+        return factory
 
     def connection_made(self, transport) -> None:
         self._read_deadline = None
         super().connection_made(transport)
         peer = transport.get_extra_info("peername")
         self._peer_address = peer[0] if peer else None
-        if self._banned():
-            return
         self._arm_read_deadline()
 
     def data_received(self, data: bytes) -> None:
@@ -121,3 +128,22 @@ class RequestReadDeadline(H11Protocol):
         self._read_deadline = None
         if not self.transport.is_closing():
             self.transport.close()  # connection_lost tells a handler still waiting for the body
+
+
+class _ConnectionGate(asyncio.Protocol):
+    """Looks at the peer's address first; hands the transport to the real protocol only if allowed."""
+
+    def __init__(self, build, is_banned):
+        self._build, self._is_banned = build, is_banned
+
+    def connection_made(self, transport) -> None:
+        peer = transport.get_extra_info("peername")
+        if peer and self._is_banned(peer[0]):
+            transport.close()
+            return
+        protocol = self._build()
+        transport.set_protocol(protocol)  # from here on asyncio calls the real protocol
+        protocol.connection_made(transport)
+
+    def connection_lost(self, exc) -> None:  # only for refused connections: the others moved on
+        pass

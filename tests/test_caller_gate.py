@@ -105,3 +105,48 @@ def test_the_gate_feeds_the_throttle_from_the_callers_address():
     assert [call(STRANGER, "192.0.2.1") for _ in range(3)] == [403, 403, 403]
     assert gate.throttle.is_banned("192.0.2.1")
     assert call(VALIDATOR, "192.0.2.2") == 200 and not gate.throttle.is_banned("192.0.2.2")
+
+
+def test_a_banned_address_is_closed_before_any_http_and_others_are_served():
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from natix_miner.http_limits import RequestReadDeadline
+    from tests.wire.harness import free_port
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off",
+                            http=RequestReadDeadline.refusing(lambda address: address == "127.0.0.2"))
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        def exchange(source: str) -> bytes:
+            with socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0)) as sock:
+                received = b""
+                try:
+                    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    while chunk := sock.recv(1024):  # until the server closes
+                        received += chunk
+                except ConnectionResetError:
+                    pass
+                return received
+
+        assert exchange("127.0.0.1").startswith(b"HTTP/1.1 200")
+        assert exchange("127.0.0.2") == b""  # closed at once: not one byte of HTTP back
+        reply = exchange("127.0.0.1")
+        assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"ok")
+    finally:
+        server.should_exit = True
+        thread.join(10)
