@@ -32,7 +32,7 @@ from natix_miner.http_limits import REQUEST_READ_TIMEOUT_S
 from natix_miner.logs import short_hotkey
 from natix_miner.protocol import ImageSynapse
 from tests.payloads import b64, jpeg_bytes
-from tests.wire.harness import CLIENT, REPO, MinerProcess, client_python, free_port
+from tests.wire.harness import CLIENT, REPO, MinerProcess, client_python, client_reply, free_port
 
 VALIDATOR_TIMEOUT_S = 9.0
 RATE, BURST = 2.0, 4  # the shared miner's --blacklist.rate_limit / --blacklist.rate_burst
@@ -81,7 +81,7 @@ def finish_job(process: subprocess.Popen, timeout_s: float = 300.0) -> dict:
     out, err = process.stdout.read(), process.stderr.read()
     if process.returncode != 0:
         raise RuntimeError(f"dendrite client failed:\n{err[-4000:]}")
-    return json.loads(out.strip().splitlines()[-1])
+    return client_reply(out)
 
 
 @pytest.fixture(scope="module")

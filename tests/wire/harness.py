@@ -33,6 +33,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def client_reply(stdout: str) -> dict:
+    """The dendrite client's JSON reply: its last line that is one. bittensor's logging writes to the
+    same stdout from its own thread and may land after it (a request cut off by a killed miner)."""
+    return json.loads(next(line for line in reversed(stdout.splitlines()) if line.startswith("{")))
+
+
 class MinerProcess:
     """Our miner (or another entry point taking the same flags, e.g. the benchmarks' reference)."""
 
@@ -80,7 +86,7 @@ class MinerProcess:
         )
         if done.returncode != 0:
             raise RuntimeError(f"dendrite client failed:\n{done.stderr[-4000:]}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        return client_reply(done.stdout)
 
     def stop(self, sig=signal.SIGTERM, timeout_s: float = 30.0) -> int:
         if self.process.poll() is None:
