@@ -21,7 +21,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cascade.config import build_cascade, load_config  # noqa: E402
-from cascade.image import decode_base64_image  # noqa: E402
 from natix_miner.evaluate import build_cases  # noqa: E402
 from cascade.calibration import matthews  # noqa: E402
 
@@ -37,9 +36,8 @@ def main() -> None:
     config.cache_size = 0  # every image is new to the cascade
     cascade = build_cascade(config)
     cases = build_cases(args.count, args.seed)
-    import base64
 
-    images = [decode_base64_image(base64.b64encode(c.jpeg).decode()) for c in cases]
+    images = [c.decoded() for c in cases]
     labels = np.array([c.label for c in cases])
     cascade.predict(images[0])  # warm-up
 

@@ -11,7 +11,6 @@ whole tier is timed, preprocessing included, as the miner calls it.
 from __future__ import annotations
 
 import argparse
-import base64
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cascade.config import BUILTIN_PREFIX, builtin_model_folder  # noqa: E402
-from cascade.image import decode_base64_image  # noqa: E402
 from cascade.tiers.classifier import ClassifierTier  # noqa: E402
 from natix_miner.evaluate import build_cases  # noqa: E402
 
@@ -40,7 +38,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     folder = builtin_model_folder(args.model) if args.model.startswith(BUILTIN_PREFIX) else Path(args.model)
     cases = build_cases(args.count, seed=0)
-    images = [decode_base64_image(base64.b64encode(c.jpeg).decode()) for c in cases]
+    images = [c.decoded() for c in cases]
     tiers = {name: ClassifierTier(folder, runtime=name) for name in RUNTIMES}
     logits = {name: np.array(tier.logits(images[:64])) for name, tier in tiers.items()}
     print(f"{tiers['torch'].describe()}; {args.count} challenges, {args.threads} threads")

@@ -13,7 +13,6 @@ synchronised before the clock stops. The best of --rounds is reported.
 from __future__ import annotations
 
 import argparse
-import base64
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cascade.config import build_tier, load_config  # noqa: E402
-from cascade.image import decode_base64_image  # noqa: E402
 from natix_miner.evaluate import build_cases  # noqa: E402
 
 
@@ -36,7 +34,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     config = load_config(args.config, args.device)
-    images = [decode_base64_image(base64.b64encode(c.jpeg).decode()) for c in build_cases(args.count, seed=0)]
+    images = [c.decoded() for c in build_cases(args.count, seed=0)]
     cuda = torch.cuda.is_available()
     print(f"{args.config} on {args.device or 'its devices'}; {len(images)} challenges"
           + (f"; {torch.cuda.get_device_name()}" if cuda else ""))

@@ -11,7 +11,6 @@ alternate between the settings so drift on the machine falls on all of them alik
 from __future__ import annotations
 
 import argparse
-import base64
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cascade.calibration import matthews  # noqa: E402
 from cascade.config import TokenPruningSection  # noqa: E402
-from cascade.image import decode_base64_image  # noqa: E402
 from natix_miner.evaluate import build_cases  # noqa: E402
 
 
@@ -55,7 +53,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     cases = build_cases(args.count, args.seed)
-    images = [decode_base64_image(base64.b64encode(c.jpeg).decode()) for c in cases]
+    images = [c.decoded() for c in cases]
     labels = np.array([c.label for c in cases])
     settings = [(1.0, 0)] + [(float(k), int(a)) for a in args.after.split(",") for k in args.keep.split(",") if float(k) < 1.0]
     tiers = {s: build(args.kind, args.model, *s, args.device) for s in settings}

@@ -13,10 +13,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from cascade.calibration import matthews
 from cascade.challenge import LEVELS, make_challenge
 from cascade.datasets import open_labelled
+from cascade.image import ImageLimits, decode_base64_image
 from cascade.scenes import generate_scene
 from cascade.training import HELDOUT_SCENE_SEED, SCENE_SIZE
 
@@ -29,6 +31,10 @@ class Case:
     label: int
     level: int
     roadwork_pixels: int | None = None  # procedural positives only: how much roadwork the crop left
+
+    def decoded(self, limits: ImageLimits = ImageLimits()) -> Image.Image:
+        """The image as the miner's forward decodes it: from base64, under `limits`."""
+        return decode_base64_image(base64.b64encode(self.jpeg).decode(), limits)
 
 
 @dataclass
@@ -84,14 +90,12 @@ def build_cases(count: int, seed: int, data: str = "scenes", split: str = "all")
 
 def predict_in_process(cases: list[Case], preset: str) -> list[tuple[float, float]]:
     from cascade.config import build_cascade, load_config
-    from cascade.image import decode_base64_image
-
     config = load_config(preset)
     cascade = build_cascade(config)
     results = []
     for case in cases:  # the same decode path as the miner's forward
         started = time.perf_counter()
-        image = decode_base64_image(base64.b64encode(case.jpeg).decode(), config.image.limits())
+        image = case.decoded(config.image.limits())
         results.append((cascade.predict(image).probability, time.perf_counter() - started))
     return results
 
