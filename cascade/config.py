@@ -74,7 +74,7 @@ class TierSection(_Strict):
     calibration: CalibrationSection | None = None  # of this tier's answers, before the fusion
     positive_label: str = "Roadwork"  # hf_classifier: the label whose probability is P(roadwork)
     token_pruning: TokenPruningSection | None = None  # classifier / hf_classifier with a ViT backbone
-    # detector (ultralytics weights in `model`: a .pt file)
+    # detector (`model`: ultralytics weights, a .pt file or a folder holding detector.pt)
     classes: dict[str, str] | None = None  # model class name -> roadwork category; default: all
     min_confidence: float = Field(0.25, gt=0.0, lt=1.0)
     floor: float = Field(0.1, ge=0.0, le=1.0)  # P(roadwork) when nothing is detected

@@ -15,6 +15,7 @@ last checkpoint), and ends with `detector.pt` and a `tier.yaml` to paste into a 
 from __future__ import annotations
 
 import argparse
+import csv
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,13 +25,14 @@ import yaml
 
 from .challenge import TARGET_SIZE, make_challenge
 from .scenes import ROADWORK_KINDS, generate_scene
+from .tiers.detector import WEIGHTS_FILE as WEIGHTS
 from .training import HELDOUT_SCENE_SEED, SCENE_SIZE
 
 CLASSES = ROADWORK_KINDS  # class id = index
 MIN_BOX_PIXELS = 12  # smaller remnants of an object after the crop are not labelled
 DATASET = "dataset"
 RUN = "yolo"
-WEIGHTS = "detector.pt"
+MANIFEST = "manifest.yaml"
 
 
 @dataclass
@@ -114,11 +116,36 @@ def train_detector(config: DetectorConfig, log=print) -> Path:
         YOLO(config.architecture, task="detect").train(**settings)
     best = out / RUN / "weights" / "best.pt"
     shutil.copyfile(best if best.exists() else last, out / WEIGHTS)
-    tier = {"name": "detector", "kind": "detector", "model": str(out / WEIGHTS), "image_size": config.image_size,
+    (out / MANIFEST).write_text(yaml.safe_dump(detector_manifest(config, out / RUN / "results.csv"), sort_keys=False))
+    tier = {"name": "detector", "kind": "detector", "model": str(out), "image_size": config.image_size,
             "classes": {kind: kind for kind in CLASSES}}
     (out / "tier.yaml").write_text(yaml.safe_dump([tier], sort_keys=False))
-    log(f"exported {out / WEIGHTS} and {out / 'tier.yaml'}")
+    log(f"exported {out / WEIGHTS}, {out / MANIFEST} and {out / 'tier.yaml'}")
     return out / WEIGHTS
+
+
+def detector_manifest(config: DetectorConfig, results_csv: Path) -> dict:
+    """How the detector was made and how it scored on its held-out challenges, at the epoch that
+    best.pt holds (ultralytics keeps the best mAP50-95): copying the run folder's detector.pt and
+    this file into cascade/builtin/NAME/ is all shipping it takes."""
+    with results_csv.open() as handle:
+        rows = [{key.strip(): value for key, value in row.items()} for row in csv.DictReader(handle)]
+    best = max(rows, key=lambda row: float(row["metrics/mAP50-95(B)"]))
+    return {
+        "format": "natix-detector/1",
+        "architecture": config.architecture,
+        "classes": list(CLASSES),
+        "image_size": config.image_size,
+        "trained_on": f"scenes: {config.images} challenges ({config.val_fraction:g} held out), {config.epochs} epochs, seed {config.seed} "
+                      f"(natix-miner train-detector --images {config.images} --epochs {config.epochs} --device {config.device})",
+        "metrics": {
+            "best_epoch": int(float(best["epoch"])),
+            "heldout_precision": round(float(best["metrics/precision(B)"]), 4),
+            "heldout_recall": round(float(best["metrics/recall(B)"]), 4),
+            "heldout_map50": round(float(best["metrics/mAP50(B)"]), 4),
+            "heldout_map50_95": round(float(best["metrics/mAP50-95(B)"]), 4),
+        },
+    }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -47,3 +47,13 @@ def test_detector_tier_from_yaml(random_yolo, tmp_path):
     path.write_text(yaml.safe_dump({"tiers": [{"name": "yolo", "kind": "detector", "model": str(random_yolo), "classes": {"0": "cone"}}]}))
     result = build_cascade(load_config(str(path))).predict(generate_scene(2).image)
     assert 0.1 <= result.probability <= 0.97
+
+
+def test_a_folder_holding_detector_pt_is_a_model_and_a_missing_file_is_named(random_yolo, tmp_path):
+    folder = tmp_path / "detector"
+    folder.mkdir()
+    (folder / "detector.pt").write_bytes(random_yolo.read_bytes())
+    assert DetectorTier(folder, "yolo").classes == DetectorTier(random_yolo, "yolo").classes
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty/detector.pt"):
+        DetectorTier(tmp_path / "empty", "yolo")

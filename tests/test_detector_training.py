@@ -41,6 +41,9 @@ def test_a_tiny_run_gives_a_detector_tier_a_preset_can_load(tmp_path):
     preset.write_text(yaml.safe_dump({"tiers": tier}))
     result = build_cascade(load_config(str(preset))).predict(generate_scene(4, roadwork=True).image)
     assert 0.0 <= result.probability <= 1.0
+    manifest = yaml.safe_load((tmp_path / "manifest.yaml").read_text())
+    assert manifest["classes"] == list(CLASSES) and manifest["metrics"]["best_epoch"] == 1
+    assert 0.0 <= manifest["metrics"]["heldout_map50"] <= 1.0
     messages = []
     assert train_detector(DetectorConfig(out=str(tmp_path), images=12, epochs=1, batch=4, image_size=64, workers=0), log=messages.append) == weights
     assert "already trained" in messages[0]

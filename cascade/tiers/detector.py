@@ -16,6 +16,8 @@ from PIL import Image
 
 from ..tier import Tier, TierOutput
 
+WEIGHTS_FILE = "detector.pt"  # in a detector folder (what `natix-miner train-detector` writes, builtin:yolo11n-roadwork)
+
 
 def _side(x_centre: float, width: float) -> str:
     third = x_centre / max(width, 1.0)
@@ -48,6 +50,11 @@ class DetectorTier(Tier):
         except ImportError as exc:
             raise ImportError(f"the detector tier needs ultralytics ({exc}): pip install ultralytics") from None
         self.name, self.device = name, device
+        weights = Path(weights)
+        if weights.is_dir():
+            weights = weights / WEIGHTS_FILE
+        if not weights.is_file():
+            raise FileNotFoundError(f"detector weights {weights} do not exist")
         self.model = YOLO(str(weights), task="detect")
         names = self.model.names
         # Class name in the model -> roadwork category in explanations; default: every class counts.
