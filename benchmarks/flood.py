@@ -14,7 +14,9 @@ On a small box the flooder competes with the miner and the validators for the sa
 part of what a flood does to the validators here is the flooder's own CPU, which a real attacker
 spends on his own machine. `--decoy` adds a control round per pair: the same flood aimed at a
 decoy listener (another process, closing every connection as it arrives: what the miner does to
-a throttled address) instead of the miner. Flooded minus decoy is what reaching the miner costs.
+a throttled address) instead of the miner. Flooded minus decoy is what reaching the miner costs. `--flooder-nice 19` is the other way to
+set the attacker's CPU aside: the flooder takes only the CPU that the miner and the validators
+leave idle (still thousands of requests a second), as if it ran on its own machine.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import multiprocessing
+import os
 import sys
 import time
 from collections import Counter
@@ -47,9 +50,10 @@ def _stranger_headers(info: dict, payload: str, count: int = 32) -> list[dict]:
     return headers
 
 
-def _flood(info: dict, payload: str, concurrency: int, stop_at: float, results, source: str) -> None:
+def _flood(info: dict, payload: str, concurrency: int, stop_at: float, results, source: str, nice: int) -> None:
     import aiohttp
 
+    os.nice(nice)
     from natix_miner import client  # noqa: F401  (no external-IP lookup)
 
     headers = _stranger_headers(info, payload)
@@ -106,14 +110,15 @@ def decoy_listener():
         process.kill()
 
 
-def flood_factory(payload: str, flooders: int, concurrency: int, duration_s: float, sent: list, source: str, decoy_port: int | None = None):
+def flood_factory(payload: str, flooders: int, concurrency: int, duration_s: float, sent: list, source: str, nice: int = 0,
+                  decoy_port: int | None = None):
     @contextlib.contextmanager
     def flood(info: dict):
         if decoy_port is not None:  # the same flood, aimed away from the miner
             info = {**info, "ip": "127.0.0.1", "port": decoy_port}
         results = multiprocessing.Queue()
         stop_at = time.time() + duration_s + 5  # outlasts the validators' load
-        processes = [multiprocessing.Process(target=_flood, args=(info, payload, concurrency, stop_at, results, source)) for _ in range(flooders)]
+        processes = [multiprocessing.Process(target=_flood, args=(info, payload, concurrency, stop_at, results, source, nice)) for _ in range(flooders)]
         for process in processes:
             process.start()
         started = time.time()
@@ -142,6 +147,8 @@ def main() -> None:
     parser.add_argument("--flooders", type=int, default=2, help="flooding processes")
     parser.add_argument("--flood-concurrency", type=int, default=64, help="connections per flooding process")
     parser.add_argument("--decoy", action="store_true", help="add a control round: the flood aimed at a decoy listener, not the miner")
+    parser.add_argument("--flooder-nice", type=int, default=0, choices=range(20), metavar="0-19",
+                        help="the flooding processes' niceness: 19 gives them only the CPU the miner and validators leave idle")
     parser.add_argument("--flood-source", default="127.0.0.2",
                         help="the attacker's address (another loopback address than the validators' 127.0.0.1)")
     args = parser.parse_args()
@@ -155,13 +162,14 @@ def main() -> None:
         for round_ in range(args.rounds):
             quiet.append(run_load(f"quiet, {shape}", config, args.validators, args.concurrency, args.duration, payloads, rate=args.rate))
             print(quiet[-1].lines(), flush=True)
-            flood = flood_factory(payloads[0], args.flooders, args.flood_concurrency, args.duration, sent, args.flood_source)
+            flood = flood_factory(payloads[0], args.flooders, args.flood_concurrency, args.duration, sent, args.flood_source, args.flooder_nice)
             flooded.append(run_load(f"flooded, {shape}", config, args.validators, args.concurrency, args.duration, payloads,
                                     rate=args.rate, side_load=flood))
             statuses, seconds = sent[-1]
             print(flooded[-1].lines(), f"\n  flood: {sum(statuses.values()) / seconds:.0f} req/s, statuses {statuses}", flush=True)
             if decoy_port is not None:
-                aimed_away = flood_factory(payloads[0], args.flooders, args.flood_concurrency, args.duration, sent, args.flood_source, decoy_port)
+                aimed_away = flood_factory(payloads[0], args.flooders, args.flood_concurrency, args.duration, sent, args.flood_source,
+                                           args.flooder_nice, decoy_port)
                 decoyed.append(run_load(f"flood at a decoy, {shape}", config, args.validators, args.concurrency, args.duration,
                                         payloads, rate=args.rate, side_load=aimed_away))
                 statuses, seconds = sent[-1]
