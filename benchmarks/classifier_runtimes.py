@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cascade.config import BUILTIN_PREFIX, builtin_model_folder  # noqa: E402
+from benchmarks.timing import batches, timed_pass  # noqa: E402
 from cascade.tiers.classifier import ClassifierTier  # noqa: E402
 from natix_miner.evaluate import build_cases  # noqa: E402
 
@@ -45,15 +45,11 @@ def main() -> None:
     print(f"max |logit difference| onnxruntime vs torch: {np.abs(logits['onnxruntime'] - logits['torch']).max():.2e}, "
           f"same decision on {np.mean((logits['onnxruntime'] > 0) == (logits['torch'] > 0)):.3f} of 64")
     for batch in (int(b) for b in args.batch.split(",")):
-        chunks = [images[i:i + batch] for i in range(0, len(images), batch)]
+        chunks = batches(images, batch)
         seconds = {name: [] for name in RUNTIMES}
         for _ in range(args.rounds):
             for name, tier in tiers.items():
-                tier.logits(chunks[0])  # warm
-                started = time.perf_counter()
-                for chunk in chunks:
-                    tier.logits(chunk)
-                seconds[name].append(time.perf_counter() - started)
+                seconds[name].append(timed_pass(tier.logits, chunks))
         rate = {name: len(images) / min(s) for name, s in seconds.items()}
         print(f"batch {batch:>3}: torch {rate['torch']:7.1f} img/s   onnxruntime {rate['onnxruntime']:7.1f} img/s   "
               f"ratio {rate['onnxruntime'] / rate['torch']:.2f}x")

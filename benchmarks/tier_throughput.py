@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.timing import batches, timed_pass  # noqa: E402
 from cascade.config import build_tier, load_config  # noqa: E402
 from natix_miner.evaluate import build_cases  # noqa: E402
 
@@ -42,16 +42,8 @@ def main() -> None:
         tier = build_tier(config, section)
         print(tier.describe())
         for batch in (int(b) for b in args.batch.split(",")):
-            chunks = [images[i:i + batch] for i in range(0, len(images), batch)]
-            tier.predict(chunks[0])  # warm-up: allocation, kernels, autotuning
-            best = float("inf")
-            for _ in range(args.rounds):
-                started = time.perf_counter()
-                for chunk in chunks:
-                    tier.predict(chunk)
-                if cuda:
-                    torch.cuda.synchronize()
-                best = min(best, time.perf_counter() - started)
+            chunks = batches(images, batch)
+            best = min(timed_pass(tier.predict, chunks, torch.cuda.synchronize if cuda else None) for _ in range(args.rounds))
             print(f"  batch {batch:>4}: {len(images) / best:8.1f} img/s   {1000 * best / len(images):7.2f} ms/img")
 
 
