@@ -24,7 +24,7 @@ def test_folder_splits_are_disjoint_and_stable(tmp_path):
 
 
 def test_labels_csv(tmp_path):
-    root = make_folder(tmp_path / "data")
+    make_folder(tmp_path / "data")
     csv = tmp_path / "labels.csv"
     csv.write_text("path,label\n" + "".join(f"data/roadwork/roadwork-{i}.png,roadwork\n" for i in range(6))
                    + "".join(f"data/none/none-{i}.png,0\n" for i in range(6)))

@@ -3,12 +3,10 @@ RGB image within the limits or raises ImageRejected, and the forward answers a v
 
 import asyncio
 import base64
-import io
 
 import bittensor as bt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from cascade.engine import Cascade, Stage
 from cascade.image import ImageLimits, ImageRejected, decode_base64_image, decode_image_bytes
