@@ -57,3 +57,20 @@ def test_a_folder_holding_detector_pt_is_a_model_and_a_missing_file_is_named(ran
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="empty/detector.pt"):
         DetectorTier(tmp_path / "empty", "yolo")
+
+
+def test_the_shipped_detector_finds_roadwork_on_scenes_it_never_saw():
+    """builtin:yolo11n-roadwork on whole held-out scenes at 224 px: it boxes roadwork objects on most
+    positives and explains them in words, and rarely fires on scenes without roadwork."""
+    from cascade.config import builtin_model_folder
+    from cascade.detector_training import CLASSES
+    from cascade.training import HELDOUT_SCENE_SEED
+
+    tier = DetectorTier(builtin_model_folder("builtin:yolo11n-roadwork"), "detector")
+    assert sorted(tier.classes) == sorted(CLASSES)
+    seeds = range(HELDOUT_SCENE_SEED + 900_000, HELDOUT_SCENE_SEED + 900_012)
+    positives = tier.predict([generate_scene(s, roadwork=True).image.resize((224, 126)) for s in seeds])
+    negatives = tier.predict([generate_scene(s, roadwork=False).image.resize((224, 126)) for s in seeds])
+    assert sum(o.evidence != "" for o in positives) >= 8
+    assert sum(o.evidence != "" for o in negatives) <= 4
+    assert all(any(kind in o.evidence for kind in CLASSES) for o in positives if o.evidence)
