@@ -9,7 +9,8 @@ ultralytics' own architecture YAML: no weights are downloaded.
     natix-miner train-detector --out runs/detector --images 2000 --epochs 30
 
 A run resumes where it stopped (the dataset is written once, by seed; ultralytics resumes from its
-last checkpoint), and ends with `detector.pt` and a `tier.yaml` to paste into a cascade preset.
+last checkpoint), and ends with `detector.pt`, a `manifest.yaml` (how it was trained, held-out mAP)
+and a `tier.yaml` to paste into a cascade preset.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def detector_manifest(config: DetectorConfig, results_csv: Path) -> dict:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = DetectorConfig(out="")
-    parser.add_argument("--out", required=True, help="run folder: dataset/, yolo/ (ultralytics' run), detector.pt, tier.yaml")
+    parser.add_argument("--out", required=True, help="run folder: dataset/, yolo/ (ultralytics' run), detector.pt, manifest.yaml, tier.yaml")
     parser.add_argument("--images", type=int, default=defaults.images, help="challenges to generate")
     parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
