@@ -7,12 +7,14 @@ and the validators' requests queue behind that work. This gate reads one header,
 whether that hotkey may call at all (registered, validator permit, stake), and answers a refused
 caller 403 without reading its body. Rate limits stay in the blacklist, which counts every request
 once. A forged hotkey header gains nothing: an admitted request still goes through the signature
-check and the blacklist behind the gate.
+check behind the gate, before any rate-limit token is spent (guard.py), and its failure is charged
+to its address here.
 
 Even a cheap refusal costs HTTP parsing, so an address refused more than `max_refusals_per_s` times
 in a second is cut off for `ban_s` when it connects (RequestReadDeadline asks `is_banned`), unless
-a validator's admitted request came from it within `vouch_s`: an address a validator uses is never
-cut off, so a validator behind a shared address cannot be locked out by a flood from it.
+a validator's verified request came from it within `vouch_s`: an address a validator uses is never
+cut off, so a validator behind a shared address cannot be locked out by a flood from it. Only a
+request whose signature verified vouches (the guard calls `admitted`): a header alone proves nothing.
 """
 
 from __future__ import annotations
@@ -90,7 +92,6 @@ class CallerGate:
         address = (scope.get("client") or (None,))[0]
         refused, reason = self.guard.admission(hotkey)
         if not refused:
-            self.throttle.admitted(address)
             return await self.app(scope, receive, send)
         self.throttle.refused(address)
         # bittensor's dendrite reads the status headers to report the refusal

@@ -1,4 +1,11 @@
-"""Who may ask, and in what order: runs on the request headers, before any image work."""
+"""Who may ask, and in what order: runs on the request headers, before any image work.
+
+bittensor's axon calls the blacklist BEFORE it verifies the signature, and every header it reads
+there is the caller's word. So `check` verifies the request itself before it spends anything on the
+hotkey the headers name: a forged request that names a validator's public hotkey would otherwise
+spend that validator's rate-limit tokens, and its sender's address would be trusted as the
+validator's. A request that fails verification is charged to the address it came from instead.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 import bittensor as bt
+
+from bittensor.core.errors import NotVerifiedException
 
 from .chain import ChainSnapshot
 
@@ -31,10 +40,16 @@ class _TokenBucket:
 class Guard:
     """Blacklist and priority from the latest chain snapshot (swapped in by the sync loop)."""
 
-    def __init__(self, policy: GuardPolicy, snapshot: ChainSnapshot, clock=time.monotonic, on_refusal=None):
+    def __init__(self, policy: GuardPolicy, snapshot: ChainSnapshot, clock=time.monotonic, on_refusal=None,
+                 verify=None, throttle=None):
         self.policy = policy
         self.snapshot = snapshot
         self._clock = clock
+        # verify(synapse) raises ValueError when the request is not authentic and fresh (the miner
+        # passes SignatureVerifier.verify); throttle is the caller gate's RefusalThrottle. Both are
+        # optional only so that the policy can be tested on its own.
+        self._verify = verify
+        self._throttle = throttle
         self._buckets: dict[str, _TokenBucket] = {}
         self._lock = threading.Lock()
         self.refusals: Counter[str] = Counter()
@@ -47,11 +62,24 @@ class Guard:
                 del self._buckets[hotkey]
 
     def check(self, synapse: bt.Synapse) -> tuple[bool, str]:
-        """(refused, reason). Cheap: dictionary lookups on the header fields only."""
-        hotkey = synapse.dendrite.hotkey if synapse.dendrite is not None else None
+        """(refused, reason); raises NotVerifiedException (the axon answers 401) for a request that is
+        not authentic. Cheap: dictionary lookups, then one signature check for admitted hotkeys."""
+        dendrite = synapse.dendrite
+        hotkey = dendrite.hotkey if dendrite is not None else None
+        address = dendrite.ip if dendrite is not None else None  # the TCP peer: bittensor sets it, not the caller
         refused = self.admission(hotkey)
         if refused[0]:
             return refused
+        if self._verify is not None:
+            try:
+                self._verify(synapse)
+            except ValueError as exc:
+                self._refuse("unverified", f"request naming hotkey {hotkey} from {address} failed verification: {exc}")
+                if self._throttle is not None:
+                    self._throttle.refused(address)
+                raise NotVerifiedException(f"Not Verified with error: {exc}", synapse) from None
+        if self._throttle is not None:
+            self._throttle.admitted(address)  # only a verified request vouches for its address
         if not self._take_token(hotkey):
             return self._refuse("rate_limited", f"hotkey {hotkey} exceeds {self.policy.rate_per_s:g} requests/s")
         return False, "allowed"

@@ -38,7 +38,7 @@ from .wallet import load_wallet
 BODY_OVERHEAD_BYTES = 64 * 1024
 
 
-def routes_for(synapse_class, handler: ForwardHandler, guard: Guard, verifier: SignatureVerifier):
+def routes_for(synapse_class, handler: ForwardHandler, guard: Guard):
     """Functions whose signatures `bt.Axon.attach` accepts for `synapse_class`.
 
     attach compares signatures exactly (parameter name `synapse`, annotation the class itself,
@@ -49,13 +49,15 @@ def routes_for(synapse_class, handler: ForwardHandler, guard: Guard, verifier: S
         return await handler.forward(synapse)
 
     async def blacklist(synapse: synapse_class) -> typing.Tuple[bool, str]:
-        return guard.check(synapse)
+        return guard.check(synapse)  # verifies the signature before it spends a rate-limit token
 
     async def priority(synapse: synapse_class) -> float:
         return guard.priority(synapse)
 
     async def verify(synapse: synapse_class) -> None:
-        verifier.verify(synapse)
+        """Already done: bittensor runs the blacklist first, and the guard verified there (signature,
+        freshness, replay). This replaces bittensor's default verify, which refuses a validator's
+        concurrent requests that arrive out of nonce order."""
 
     return forward, blacklist, priority, verify
 
@@ -80,11 +82,13 @@ class Miner:
             self.uid = self._require_registration()
             snapshot = self.chain.snapshot(s.netuid)
         self.metrics = MinerMetrics()
+        self.verifier = SignatureVerifier(self.hotkey)
+        self.throttle = RefusalThrottle()
         self.guard = Guard(
             GuardPolicy(s.force_validator_permit, s.min_stake, s.rate_limit, s.rate_burst), snapshot,
             on_refusal=lambda reason: self.metrics.refused.labels(reason).inc(),
+            verify=self.verifier.verify, throttle=self.throttle,
         )
-        self.verifier = SignatureVerifier(self.hotkey)
         self._open_log_file()
         self.journal = self._open_journal()
         self.handler = self._load_cascade()
@@ -215,14 +219,13 @@ class Miner:
                 f"cannot create the axon ({type(exc).__name__}: {exc}); if the external IP lookup failed, "
                 "pass --axon.external_ip YOUR_PUBLIC_IP"
             ) from None
-        throttle = RefusalThrottle()
-        axon.fast_config.http = RequestReadDeadline.refusing(throttle.is_banned)  # read by uvicorn when the axon starts
+        axon.fast_config.http = RequestReadDeadline.refusing(self.throttle.is_banned)  # read by uvicorn when the axon starts
         axon.app.add_middleware(
             BodySizeLimit, max_bytes=s.cascade.image.max_payload_bytes + BODY_OVERHEAD_BYTES
         )
-        axon.app.add_middleware(CallerGate, guard=self.guard, throttle=throttle)  # added last: runs first
+        axon.app.add_middleware(CallerGate, guard=self.guard, throttle=self.throttle)  # added last: runs first
         for synapse_class in (ImageSynapse, ExtendedImageSynapse):
-            forward, blacklist, priority, verify = routes_for(synapse_class, self.handler, self.guard, self.verifier)
+            forward, blacklist, priority, verify = routes_for(synapse_class, self.handler, self.guard)
             axon.attach(forward_fn=forward, blacklist_fn=blacklist, priority_fn=priority, verify_fn=verify)
         return axon
 

@@ -1,4 +1,5 @@
 import bittensor as bt
+import pytest
 
 from natix_miner.chain import ChainSnapshot, NeuronStanding
 from natix_miner.guard import Guard, GuardPolicy
@@ -71,3 +72,35 @@ def test_update_swaps_the_view_and_forgets_departed_hotkeys():
     guard.update(snapshot(NeuronStanding(0, "5Other", "ck", 1.0, True)))
     assert guard.check(request_from(VALIDATOR))[0] is True
     assert VALIDATOR not in guard._buckets
+
+
+# --- issue 17, item 1: a forged request naming a validator's public hotkey ------------------------
+
+
+def test_a_forged_request_naming_a_validator_spends_none_of_its_tokens_and_is_charged_to_its_address():
+    from bittensor.core.errors import NotVerifiedException
+
+    from natix_miner.caller_gate import RefusalThrottle
+    from natix_miner.signatures import SignatureVerifier
+    from tests.wire.forge import signed_request
+
+    miner, alice, mallory = (bt.Keypair.create_from_uri(uri) for uri in ("//Miner", "//Alice", "//Mallory"))
+    throttle = RefusalThrottle(max_refusals_per_s=5)
+    guard = Guard(GuardPolicy(rate_per_s=0.001, burst=2), snapshot(NeuronStanding(0, alice.ss58_address, "ck", 5000.0, True)),
+                  verify=SignatureVerifier(miner.ss58_address).verify, throttle=throttle)
+
+    def arriving(keypair, address, **forgery):
+        synapse = ImageSynapse.from_headers(signed_request(keypair, miner.ss58_address, "abc", **forgery)[0])
+        synapse.dendrite.ip = address  # what the axon fills in from the TCP peer
+        return synapse
+
+    for _ in range(6):  # Mallory names Alice's hotkey but cannot sign as her
+        with pytest.raises(NotVerifiedException, match="signature"):
+            guard.check(arriving(mallory, "203.0.113.66", claimed_hotkey=alice.ss58_address))
+    assert guard.refusals == {"unverified": 6}
+    assert throttle.is_banned("203.0.113.66"), "the forger's address pays for its refusals and is never vouched for"
+    # Alice's whole burst is still hers, and her address is vouched for by her verified requests
+    assert [guard.check(arriving(alice, "198.51.100.7"))[0] for _ in range(3)] == [False, False, True]
+    for _ in range(20):
+        throttle.refused("198.51.100.7")
+    assert not throttle.is_banned("198.51.100.7")

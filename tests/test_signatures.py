@@ -3,7 +3,8 @@ import bittensor.utils.networking as networking
 import pytest
 
 from natix_miner.protocol import ImageSynapse
-from natix_miner.signatures import SignatureVerifier
+from natix_miner.signatures import MAX_WINDOW_NS, SignatureVerifier
+from tests.wire.forge import signed_request
 
 MINER = bt.Keypair.create_from_uri("//Miner")
 VALIDATOR = bt.Keypair.create_from_uri("//Alice")
@@ -63,6 +64,7 @@ def test_stale_nonces_are_refused_and_forgotten(dendrite):
     now[0] += 14_000_000_000  # past the 4 s allowance + 9 s timeout
     with pytest.raises(ValueError, match="old"):
         verifier.verify(request)
+    now[0] += MAX_WINDOW_NS  # nonces are remembered for the widest window any request may have
     verifier.forget_idle()
     assert verifier._seen == {}
 
@@ -77,3 +79,39 @@ def test_cached_required_fields_are_what_bittensor_computes(dendrite, synapse_cl
     assert "mutated" not in synapse.get_required_fields()
     uncached = type(synapse_class, (type(synapse),), {"get_required_fields": bt.Synapse.get_required_fields})
     assert synapse.to_headers() == uncached(image="abc", prediction=0.25).to_headers()
+
+
+# --- issue 17, item 3: the window must not follow the unsigned timeout header ---------------------
+
+
+def arriving(headers) -> ImageSynapse:
+    return ImageSynapse.from_headers(headers)
+
+
+def test_a_capture_replayed_18_s_later_with_a_huge_timeout_header_is_refused():
+    verifier = SignatureVerifier(MINER.ss58_address)
+    captured_at = __import__("time").time_ns() - 18_000_000_000
+    headers, _ = signed_request(VALIDATOR, MINER.ss58_address, "abc", nonce=captured_at, timeout=1000.0)
+    with pytest.raises(ValueError, match="old"):  # bittensor's window would be 1004 s
+        verifier.verify(arriving(headers))
+
+
+def test_a_replay_inside_the_widest_window_is_still_remembered():
+    now = [0]
+    headers, _ = signed_request(VALIDATOR, MINER.ss58_address, "abc", timeout=1.0)
+    request = arriving(headers)
+    now[0] = request.dendrite.nonce
+    verifier = SignatureVerifier(MINER.ss58_address, clock_ns=lambda: now[0])
+    verifier.verify(request)
+    now[0] += 6_000_000_000  # the first request's own window (4 s + 1 s) is over ...
+    replay = arriving({**headers, "timeout": "12.0"})  # ... and the unsigned header widens the replay's
+    verifier.forget_idle()
+    with pytest.raises(ValueError, match="replayed"):
+        verifier.verify(replay)
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "-inf"])
+def test_a_non_finite_timeout_header_gets_the_plain_window(timeout):
+    headers, _ = signed_request(VALIDATOR, MINER.ss58_address, "abc")
+    headers["timeout"] = timeout
+    SignatureVerifier(MINER.ss58_address).verify(arriving(headers))
