@@ -24,6 +24,7 @@ from compression.hardware import FP8_MIN_CC, NVFP4_MIN_CC
 
 from .chain import connect_real_chain
 from .config import DEFAULT_PRESET, _network, build_parser, settings_from_args
+from .journal import journal_health, journal_path, state_name_of
 from .local_chain import LocalChain
 
 MIN_FREE_BYTES = 2 * 1024**3
@@ -216,6 +217,18 @@ def check_disk(args: argparse.Namespace) -> Check:
     return Check("disk", OK, detail)
 
 
+def check_journal(args: argparse.Namespace) -> Check:
+    state_dir = Path(_get(args, "neuron.state_dir")).expanduser()
+    name = state_name_of(_get(args, "wallet.name"), _get(args, "wallet.hotkey"), args.netuid, args.local)
+    path = journal_path(state_dir, name)
+    if not path.exists():
+        return Check("journal", OK, f"{path} will be created at the first start")
+    problems = journal_health(path)
+    if problems:
+        return Check("journal", WARN, f"{path} is degraded: " + "; ".join(problems), "answers go on meanwhile; see `natix-miner status`")
+    return Check("journal", OK, f"{path} is readable and writable")
+
+
 def required_capability(config: CascadeConfig) -> tuple[tuple[int, int] | None, str]:
     """The compute capability the preset's quantized formats need: NVFP4 10.0, FP8 8.9, else none."""
     formats = " ".join(
@@ -260,7 +273,7 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
     models = check_models(args)
     checks = [check_flags(args, models)]
     wallet_check, wallet = check_wallet(args)
-    checks += [wallet_check, check_registration(args, wallet), check_port(args), check_external_ip(args), models, check_disk(args)]
+    checks += [wallet_check, check_registration(args, wallet), check_port(args), check_external_ip(args), models, check_disk(args), check_journal(args)]
     try:
         checks.append(check_gpu(load_config(config_name(args), device_override(args), check_models=False)))
     except ConfigError:

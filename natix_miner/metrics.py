@@ -17,6 +17,7 @@ class MinerMetrics:
         self.settled = Counter("natix_settled", "Answers by the tier whose answer stood ('cache' for cache hits)", ["tier"], registry=r)
         self.refused = Counter("natix_refused", "Requests refused before the forward", ["reason"], registry=r)
         self.chain = Gauge("natix_chain", "This miner's figures on chain", ["figure"], registry=r)
+        self.journal_degraded = Gauge("natix_journal_degraded", "1 while the request journal cannot be written (answers go on)", registry=r)
 
     def answered(self, synapse: str, validator: str, outcome: str, seconds: float, settled_by: str, tier_ms: dict[str, float]) -> None:
         self.requests.labels(synapse, validator, outcome).inc()

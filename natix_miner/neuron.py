@@ -26,7 +26,7 @@ from .guard import Guard, GuardPolicy
 from .http_limits import BodySizeLimit, RequestReadDeadline
 from .active_learning import UncertainStore
 from . import logs
-from .journal import RequestJournal
+from .journal import RequestJournal, journal_path, state_name_of
 from .logs import logger
 from .metrics import MinerMetrics
 from .local_chain import LocalChain
@@ -84,6 +84,7 @@ class Miner:
         self.metrics = MinerMetrics()
         self.verifier = SignatureVerifier(self.hotkey)
         self.throttle = RefusalThrottle()
+        self._require_state_dir()
         self.guard = Guard(
             GuardPolicy(s.force_validator_permit, s.min_stake, s.rate_limit, s.rate_burst), snapshot,
             on_refusal=lambda reason: self.metrics.refused.labels(reason).inc(),
@@ -150,6 +151,19 @@ class Miner:
             )
         return uid
 
+    def _require_state_dir(self) -> None:
+        state_dir = self.settings.state_dir
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            probe = state_dir / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise SetupError(
+                f"cannot use --neuron.state_dir {state_dir} ({exc.strerror or exc}): it holds the journal and the log; "
+                "choose a folder the miner's user can write"
+            ) from None
+
     def _open_log_file(self) -> None:
         """Like the journal, the log file appears in the state folder only once this hotkey can mine."""
         s = self.settings
@@ -158,9 +172,10 @@ class Miner:
 
     def _open_journal(self) -> RequestJournal:
         s = self.settings
-        path = s.state_dir / f"journal-{state_name(s)}.sqlite"
+        path = journal_path(s.state_dir, state_name(s))
         journal = RequestJournal(path, retention_days=s.journal_days)
-        logger.info(f"request journal: {path} ({journal.count()} requests kept)")
+        kept = f"{journal.count()} requests kept" if journal.problem is None else f"DEGRADED: {journal.problem}"
+        logger.info(f"request journal: {path} ({kept})")
         return journal
 
     def _load_cascade(self) -> ForwardHandler:
@@ -280,7 +295,8 @@ class Miner:
         self._publish_figures(snapshot)
         self.verifier.forget_idle()
         if self.journal is not None:
-            self.journal.prune()
+            self.journal.maintain()
+            self.metrics.journal_degraded.set(self.journal.problem is not None)
         me = snapshot.by_hotkey.get(self.hotkey)
         if me is None:
             logger.error(f"hotkey {self.hotkey} is no longer registered on netuid {s.netuid}: re-register to keep mining")
@@ -316,7 +332,7 @@ class Miner:
 
 def state_name(s: MinerSettings) -> str:
     """What tells this miner's files apart from another's in the same state folder."""
-    return f"{s.wallet_name}-{s.wallet_hotkey}-{s.netuid}{'-local' if s.local else ''}"
+    return state_name_of(s.wallet_name, s.wallet_hotkey, s.netuid, s.local)
 
 
 def log_file(s: MinerSettings) -> Path:

@@ -41,8 +41,7 @@ def render(journal: RequestJournal, out: Path, days: float, now: float | None = 
     now = time.time() if now is None else now
     since = now - days * 86400
     rows = journal.rows(since)
-    figures = [f for f in journal._db.execute(
-        "SELECT ts, incentive, emission FROM chain_figures WHERE ts >= ? AND registered = 1 ORDER BY ts", (since,))]
+    figures = [(ts, incentive, emission) for ts, registered, incentive, emission in journal.figures(since) if registered]
     fig, axes = plt.subplots(2, 2, figsize=(14, 9), constrained_layout=True)
     fig.suptitle(f"natix-miner, {dt.datetime.fromtimestamp(since):%Y-%m-%d %H:%M} to {dt.datetime.fromtimestamp(now):%Y-%m-%d %H:%M}", fontsize=14)
 
@@ -126,7 +125,7 @@ def run_report(args: argparse.Namespace) -> Path:
         path = found[-1]
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    journal = RequestJournal(path)
+    journal = RequestJournal(path, read_only=True)
     out = render(journal, args.out, args.days)
     journal.close()
     print(f"wrote {out}")

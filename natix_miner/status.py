@@ -8,7 +8,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from .journal import RequestJournal
+from .journal import RequestJournal, journal_health
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +25,7 @@ def _percentile(values: list[float], q: float) -> float:
 def describe(journal: RequestJournal, hours: float, now: float | None = None) -> str:
     now = time.time() if now is None else now
     lines = [f"journal {journal.path}"]
+    lines += [f"  journal: {problem}" for problem in journal_health(journal.path)]
     figures = journal.latest_figures()
     if figures is None:
         lines.append("  chain: no figures recorded yet")
@@ -58,6 +59,6 @@ def run_status(args: argparse.Namespace) -> None:
     if not paths or not all(p.is_file() for p in paths):
         raise FileNotFoundError(f"no miner journal found ({args.journal or args.state_dir}): has the miner run with this --neuron.state_dir?")
     for path in paths:
-        journal = RequestJournal(path)
+        journal = RequestJournal(path, read_only=True)
         print(describe(journal, args.hours))
         journal.close()
