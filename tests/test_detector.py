@@ -74,3 +74,24 @@ def test_the_shipped_detector_finds_roadwork_on_scenes_it_never_saw():
     assert sum(o.evidence != "" for o in positives) >= 8
     assert sum(o.evidence != "" for o in negatives) <= 4
     assert all(any(kind in o.evidence for kind in CLASSES) for o in positives if o.evidence)
+
+
+def test_loading_the_detector_leaves_no_way_for_a_request_to_install_a_package(random_yolo):
+    """Issue 17, item 4: ultralytics' PIL.Image.open patch ran its pi-heif requirement check (a pip
+    install, online) for any payload PIL could not identify, and the refusal named pi_heif."""
+    import io
+
+    from PIL import Image
+    from ultralytics.utils import checks
+
+    from cascade.image import ImageRejected, decode_image_bytes
+
+    DetectorTier(random_yolo, "detector")
+    assert Image.open.__module__ == "PIL.Image" and checks.AUTOINSTALL is False
+    tiff = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(tiff, format="TIFF")
+    for payload in (b"\x00not an image" * 50, tiff.getvalue()):
+        with pytest.raises(ImageRejected) as refused:
+            decode_image_bytes(payload)
+        assert refused.value.reason == "not_an_image" and "heif" not in str(refused.value).lower()
+        assert "cannot identify image file" in str(refused.value)

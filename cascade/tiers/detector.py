@@ -7,6 +7,7 @@ seeing nothing is not proof of no roadwork (a crop can cut it out), and one box 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -33,6 +34,25 @@ def describe_detections(detections: list[tuple[str, float, float]]) -> str:
     return ", ".join(parts)
 
 
+
+def import_yolo():
+    """ultralytics' YOLO class, imported so that no request can make it install anything.
+
+    Importing ultralytics replaces PIL.Image.open with a version that, for an image PIL cannot
+    identify, runs ultralytics' requirement check for pi-heif: a `pip install` inside the serving
+    process on a machine with internet, and a refusal that names pi_heif instead of the real cause.
+    Auto-install goes off before the import (ultralytics reads it then) and PIL's own open comes back.
+    """
+    os.environ["YOLO_AUTOINSTALL"] = "false"
+    try:
+        from ultralytics import YOLO
+        from ultralytics.utils import checks, patches
+    except ImportError as exc:
+        raise ImportError(f"the detector tier needs ultralytics ({exc}): pip install ultralytics") from None
+    checks.AUTOINSTALL = False  # in case ultralytics was imported before this function ran
+    Image.open = patches._image_open
+    return YOLO
+
 class DetectorTier(Tier):
     def __init__(
         self,
@@ -45,10 +65,7 @@ class DetectorTier(Tier):
         ceiling: float = 0.97,
         image_size: int = 224,
     ):
-        try:
-            from ultralytics import YOLO
-        except ImportError as exc:
-            raise ImportError(f"the detector tier needs ultralytics ({exc}): pip install ultralytics") from None
+        YOLO = import_yolo()
         self.name, self.device = name, device
         weights = Path(weights)
         if weights.is_dir():
