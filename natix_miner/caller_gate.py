@@ -24,12 +24,26 @@ import time
 
 from .guard import Guard
 from .http_limits import send_json_error
+from .logs import logger
 
 HOTKEY_HEADER = b"bt_header_dendrite_hotkey"
+# Headers bittensor parses (and, when malformed, answers 500 and logs at ERROR with every header)
+# before anyone has checked who sent them: checked here, cheaply, and charged to the address.
+NUMERIC_HEADERS = {b"bt_header_dendrite_nonce": str.isdigit, b"timeout": lambda v: _is_number(v)}
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 class RefusalThrottle:
-    def __init__(self, max_refusals_per_s: int = 50, ban_s: float = 60.0, vouch_s: float = 600.0, clock=time.monotonic):
+    # vouch_s: a validator reaches a given miner about every half hour (FACTS: UIDDeck), so an address
+    # stays vouched for far longer than that, or a flood from it would lock the validator out between visits.
+    def __init__(self, max_refusals_per_s: int = 50, ban_s: float = 60.0, vouch_s: float = 6 * 3600.0, clock=time.monotonic):
         self.max_refusals_per_s, self.ban_s, self.vouch_s = max_refusals_per_s, ban_s, vouch_s
         self._clock = clock
         self._window: dict[str, tuple[int, int]] = {}  # address -> (second, refusals in it)
@@ -56,6 +70,8 @@ class RefusalThrottle:
             if count > self.max_refusals_per_s and not self._vouched(address, now):
                 if address not in self._banned_until:
                     self.bans += 1
+                    logger.warning(f"address {address} was refused over {self.max_refusals_per_s} times in a second: "
+                                   f"its connections are closed unread for {self.ban_s:.0f} s")
                 self._banned_until[address] = now + self.ban_s
             if len(self._window) > 10_000:  # bounded (many addresses, IPv6): forget the quiet ones
                 self._window = {a: w for a, w in self._window.items() if w[0] == second}
@@ -88,8 +104,16 @@ class CallerGate:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        hotkey = next((value.decode("latin-1") for name, value in scope.get("headers") or [] if name == HOTKEY_HEADER), None)
+        headers = scope.get("headers") or []
+        hotkey = next((value.decode("latin-1") for name, value in headers if name == HOTKEY_HEADER), None)
         address = (scope.get("client") or (None,))[0]
+        malformed = next((name.decode() for name, value in headers if name in NUMERIC_HEADERS
+                          and not NUMERIC_HEADERS[name](value.decode("latin-1"))), None)
+        if malformed is not None:
+            self.throttle.refused(address)
+            reason = f"header {malformed} is not a number"
+            status = ((b"bt_header_axon_status_code", b"400"), (b"bt_header_axon_status_message", reason.encode()))
+            return await send_json_error(send, 400, reason, status)
         refused, reason = self.guard.admission(hotkey)
         if not refused:
             return await self.app(scope, receive, send)

@@ -8,8 +8,11 @@ the thread that logs hands the line over and never waits on the disk or on pm2's
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
+import threading
+import time
 from pathlib import Path
 
 from loguru import logger
@@ -80,3 +83,40 @@ def close() -> None:
     logger.complete()
     while _handlers:
         logger.remove(_handlers.pop())
+
+
+class BoundedLog(logging.Filter):
+    """Keeps a library's log small whatever callers send: each line cut to `max_chars`, and at most
+    `per_minute` lines of one kind (its first word, e.g. bittensor's `SynapseParsingError#<uuid>: ...`)
+    a minute; the next line that passes says how many were held back.
+
+    bittensor logs every malformed request at ERROR with all its headers (about 60 KB), before any
+    check of who sent it: unbounded, a keyless caller could fill the disk that pm2 logs to.
+    """
+
+    def __init__(self, max_chars: int = 400, per_minute: int = 10, clock=time.monotonic):
+        super().__init__()
+        self.max_chars, self.per_minute, self._clock = max_chars, per_minute, clock
+        self._windows: dict[str, tuple[float, int, int]] = {}  # kind -> (window start, passed, held back)
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        kind = re.match(r"[\w.]*", message)[0][:40] or "?"
+        now = self._clock()
+        with self._lock:
+            start, passed, held = self._windows.get(kind, (now, 0, 0))
+            if now - start >= 60.0:
+                start, passed = now, 0
+            if passed >= self.per_minute:
+                self._windows[kind] = (start, passed, held + 1)
+                return False
+            self._windows[kind] = (start, passed + 1, 0)
+            if len(self._windows) > 1000:  # bounded: many kinds at once means noise; start over
+                self._windows = {kind: self._windows[kind]}
+        if len(message) > self.max_chars:
+            message = f"{message[:self.max_chars]}... ({len(message) - self.max_chars} more characters cut)"
+        if held:
+            message = f"({held} more like this held back) {message}"
+        record.msg, record.args = message, ()
+        return True

@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import logging
 import os
 import sys
 import signal
@@ -235,6 +236,8 @@ class Miner:
                 "pass --axon.external_ip YOUR_PUBLIC_IP"
             ) from None
         axon.fast_config.http = RequestReadDeadline.refusing(self.throttle.is_banned)  # read by uvicorn when the axon starts
+        if self._given_host() is not None:  # bittensor always listens on 0.0.0.0; a given address is meant
+            axon.fast_config.host = self._given_host()
         axon.app.add_middleware(
             BodySizeLimit, max_bytes=s.cascade.image.max_payload_bytes + BODY_OVERHEAD_BYTES
         )
@@ -244,9 +247,13 @@ class Miner:
             axon.attach(forward_fn=forward, blacklist_fn=blacklist, priority_fn=priority, verify_fn=verify)
         return axon
 
-    def _local_address(self) -> tuple[str, int]:
+    def _given_host(self) -> str | None:
+        """The address --axon.ip names, or None for every interface (the default)."""
         host = self.settings.axon_ip.strip("[]")
-        return ("127.0.0.1" if host in ("", "0.0.0.0", "::") else host), self.settings.axon_port
+        return None if host in ("", "0.0.0.0", "::") else host
+
+    def _local_address(self) -> tuple[str, int]:
+        return self._given_host() or "127.0.0.1", self.settings.axon_port
 
     def _wait_until_answering(self, timeout_s: float = 30.0) -> None:
         """Wait until the HTTP server accepts connections (a probe request would log a bogus error)."""
@@ -343,6 +350,7 @@ def configure_logging(s: MinerSettings) -> None:
     """bittensor's own logging at the chosen level; the miner's own lines through loguru (logs.py), to
     stderr until Miner.start adds the rotated file."""
     {"trace": bt.logging.set_trace, "debug": bt.logging.set_debug}.get(s.log_level, bt.logging.set_info)()
+    logging.getLogger("bittensor").addFilter(logs.BoundedLog())
     logs.configure(None, s.log_level)
 
 

@@ -150,3 +150,55 @@ def test_a_banned_address_is_closed_before_any_http_and_others_are_served():
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_malformed_numeric_headers_are_refused_400_at_the_gate_and_charged_to_the_address():
+    """Issue 17, items 7 and 9: bittensor answered a nonce "abc" 500 and logged ~60 KB at ERROR for it."""
+    from natix_miner.caller_gate import RefusalThrottle
+
+    gate, guard, reached = _gate()
+    gate.throttle = RefusalThrottle(max_refusals_per_s=2)
+
+    def call(extra, address="192.0.2.7"):
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        headers = [(b"bt_header_dendrite_hotkey", VALIDATOR.encode()), *extra]
+        asyncio.run(gate({"type": "http", "path": "/ImageSynapse", "headers": headers, "client": (address, 5000)}, receive, send))
+        return sent[0]["status"], sent[-1].get("body", b"")
+
+    assert call([(b"bt_header_dendrite_nonce", b"abc")]) == (400, b'{"message": "header bt_header_dendrite_nonce is not a number"}')
+    assert call([(b"timeout", b"soon")])[0] == 400
+    assert call([(b"bt_header_dendrite_nonce", b"123"), (b"timeout", b"9.0")])[0] == 200
+    assert call([(b"bt_header_dendrite_nonce", b"x")])[0] == 400 and gate.throttle.is_banned("192.0.2.7")
+
+
+def test_a_library_log_stays_bounded_whatever_callers_send():
+    import logging
+
+    from natix_miner.logs import BoundedLog
+    from tests.clock import FakeClock
+
+    clock = FakeClock()
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    log = logging.getLogger("bounded-log-test")
+    log.propagate, log.handlers = False, [Keep()]
+    log.addFilter(BoundedLog(max_chars=100, per_minute=3, clock=clock))
+    for i in range(200):
+        log.error(f"SynapseParsingError#{i}: Improperly formatted request " + "h" * 60_000)
+    log.error("SomethingElse: one line")
+    clock.now += 61
+    log.error("SynapseParsingError#last: again")
+    assert len(records) == 5 and all(len(r) < 200 for r in records)
+    assert records[3] == "SomethingElse: one line"
+    assert records[4].startswith("(197 more like this held back) SynapseParsingError#last")
