@@ -1,6 +1,7 @@
 """The miner neuron: wallet -> chain -> cascade -> axon, then keep the chain view fresh until told to stop."""
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -86,6 +87,7 @@ class Miner:
         self.verifier = SignatureVerifier(self.hotkey)
         self.throttle = RefusalThrottle()
         self._require_state_dir()
+        self._lock_state()
         self.guard = Guard(
             GuardPolicy(s.force_validator_permit, s.min_stake, s.rate_limit, s.rate_burst), snapshot,
             on_refusal=lambda reason: self.metrics.refused.labels(reason).inc(),
@@ -164,6 +166,28 @@ class Miner:
                 f"cannot use --neuron.state_dir {state_dir} ({exc.strerror or exc}): it holds the journal and the log; "
                 "choose a folder the miner's user can write"
             ) from None
+
+    def _lock_state(self) -> None:
+        """One miner per wallet, hotkey and netuid in a state folder: a second one would write the same
+        journal and ready file. The lock goes with the process, also when it is killed."""
+        s = self.settings
+        path = s.state_dir / f"miner-{state_name(s)}.lock"
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise SetupError(
+                f"another miner (pid {holder}) already runs as {s.wallet_name}/{s.wallet_hotkey} on netuid {s.netuid} "
+                f"with its state in {s.state_dir}: stop it first, or give this one another --wallet.hotkey or --neuron.state_dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._state_lock = handle
 
     def _open_log_file(self) -> None:
         """Like the journal, the log file appears in the state folder only once this hotkey can mine."""

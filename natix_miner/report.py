@@ -32,6 +32,17 @@ def _times(values) -> list[dt.datetime]:
 
 
 def render(journal: RequestJournal, out: Path, days: float, now: float | None = None) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig = draw(journal, days, now)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def draw(journal: RequestJournal, days: float, now: float | None = None):
+    """The report's matplotlib figure (render saves it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,8 +75,8 @@ def render(journal: RequestJournal, out: Path, days: float, now: float | None = 
     if hourly:
         hours = sorted(hourly)
         stamps = _times([h * 3600 for h in hours])
-        for q, style in ((50, "-"), (95, "--"), (99, ":")):
-            ax.plot(stamps, [np.percentile(hourly[h], q) for h in hours], style, label=f"p{q}")
+        for q, style in ((50, "-"), (95, "--"), (99, ":")):  # markers: a single hour is a point, not an empty panel
+            ax.plot(stamps, [np.percentile(hourly[h], q) for h in hours], style, marker="o", markersize=3, label=f"p{q}")
         ax.axhline(TIMEOUT_S, color="tab:red", linewidth=1, label="validator timeout (9 s)")
         ax.set_yscale("log")
         ax.legend(loc="center right")
@@ -108,12 +119,10 @@ def render(journal: RequestJournal, out: Path, days: float, now: float | None = 
     ax.set_title("Validators' reward, replayed (testnet)")
 
     for ax in (axes[0][0], axes[0][1], axes[1][1]):
+        ax.set_xlim(_times([since, now]))  # the period asked for, also when the data span one point
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
         ax.tick_params(axis="x", labelrotation=30)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return fig
 
 
 def run_report(args: argparse.Namespace) -> Path:

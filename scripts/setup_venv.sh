@@ -29,6 +29,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$python" -m venv "$VENV"
 fi
 echo "installing natix-miner${EXTRA:+[$EXTRA]} into $VENV (torch is large: the first time takes a few minutes)"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".${EXTRA:+[$EXTRA]}"
+# One line per package as pip reaches it: the first install takes minutes, and a silent screen looks hung.
+"$VENV/bin/python" -m pip install --progress-bar off --disable-pip-version-check -e ".${EXTRA:+[$EXTRA]}" 2>&1 |
+  grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed|ERROR)' | cut -c1-160
 rm -f "$VENV"/.installed-*
 touch "$stamp" "$VENV/.installed-$fingerprint-base"
