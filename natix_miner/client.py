@@ -101,9 +101,10 @@ def main() -> None:
     reply = asyncio.run(run(job))
     print(f"bittensor {reply['bittensor']} dendrite signed by {reply['signer']}")
     for request, label, result in zip(job["requests"], labels, reply["results"]):
+        refusal = f" refused: {result['status_message']}" if result["status_code"] != 200 else ""
         print(
             f"{request['synapse']:<21} truth={'roadwork' if label else 'none':<8} status={result['status_code']} "
-            f"prediction={result['prediction']:.3f} {result['wall_s'] * 1000:5.0f} ms {result.get('explanation') or ''}"
+            f"prediction={result['prediction']:.3f} {result['wall_s'] * 1000:5.0f} ms {result.get('explanation') or ''}{refusal}"
         )
 
 

@@ -30,6 +30,17 @@ def parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+REAL_RATE_LIMIT, REAL_RATE_BURST = 5.0, 20  # a real validator reaches a miner every few minutes
+LOCAL_RATE_LIMIT, LOCAL_RATE_BURST = 1e6, 1_000_000  # local mode's validators are the operator's own keys
+
+
+def rate_limits(local: bool, rate_limit: float | None, rate_burst: int | None) -> tuple[float, int]:
+    """The flags as given, else the mode's defaults: an operator trying the miner locally (eval, the
+    client) must not be refused by his own miner."""
+    default_limit, default_burst = (LOCAL_RATE_LIMIT, LOCAL_RATE_BURST) if local else (REAL_RATE_LIMIT, REAL_RATE_BURST)
+    return (default_limit if rate_limit is None else rate_limit), (default_burst if rate_burst is None else rate_burst)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="neurons/miner.py",
@@ -73,8 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse hotkeys without a validator permit ('false' to allow any registered hotkey)",
     )
     guard.add_argument("--blacklist.min_stake", type=float, default=0.0, help="refuse callers with less stake (TAO)")
-    guard.add_argument("--blacklist.rate_limit", type=float, default=5.0, help="sustained requests/s allowed per hotkey")
-    guard.add_argument("--blacklist.rate_burst", type=int, default=20, help="requests a hotkey may send at once")
+    guard.add_argument("--blacklist.rate_limit", type=float, default=None,
+                       help=f"sustained requests/s allowed per hotkey (default {REAL_RATE_LIMIT:g}; unlimited in local mode, "
+                            "whose validators are your own keys)")
+    guard.add_argument("--blacklist.rate_burst", type=int, default=None,
+                       help=f"requests a hotkey may send at once (default {REAL_RATE_BURST}; unlimited in local mode)")
     parser.add_argument(
         "--neuron.state_dir",
         type=Path,
@@ -171,7 +185,8 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
     port = get("axon.port")
     if not 1 <= port <= 65535:
         problems.append(f"--axon.port {port} must be within 1..65535")
-    if get("blacklist.rate_limit") <= 0 or get("blacklist.rate_burst") < 1:
+    rate_limit, rate_burst = rate_limits(args.local, get("blacklist.rate_limit"), get("blacklist.rate_burst"))
+    if rate_limit <= 0 or rate_burst < 1:
         problems.append("--blacklist.rate_limit must be > 0 and --blacklist.rate_burst >= 1")
     if not 0 <= get("metrics.port") <= 65535 or (get("metrics.port") and get("metrics.port") == port):
         problems.append(f"--metrics.port {get('metrics.port')} must be 0 (off) or a free port other than --axon.port")
@@ -232,8 +247,8 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         axon_max_workers=get("axon.max_workers"),
         force_validator_permit=get("blacklist.force_validator_permit"),
         min_stake=get("blacklist.min_stake"),
-        rate_limit=get("blacklist.rate_limit"),
-        rate_burst=get("blacklist.rate_burst"),
+        rate_limit=rate_limit,
+        rate_burst=rate_burst,
         sync_interval_s=get("neuron.sync_interval"),
         chain_retries=get("neuron.chain_retries"),
         state_dir=Path(get("neuron.state_dir")).expanduser(),

@@ -95,3 +95,29 @@ def test_the_report_draws_a_single_hour_as_points_on_the_period_asked_for(tmp_pa
     assert abs(high - low - 1.0) < 1e-3  # one day, in matplotlib's day units
     assert abs(high - mdates.date2num(__import__("datetime").datetime.fromtimestamp(now))) < 1e-3
     plt.close(fig)
+
+
+def test_local_mode_never_throttles_its_own_validator_and_the_client_prints_why_it_was_refused(tmp_path):
+    """Issue 16, item 1: the README's local eval got 368 of 400 refused by the default 5/s limit, and
+    the client showed status=403 with no reason."""
+    from tests.payloads import b64, jpeg_bytes
+
+    alice = bt.Keypair.create_from_uri("//Alice").ss58_address
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    miner = MinerProcess(tmp_path / "a", "--local.validator_hotkey", alice)  # no rate flags: local mode's defaults
+    try:
+        burst = [{"synapse": "ImageSynapse", "image": b64(jpeg_bytes(seed=i))} for i in range(60)]
+        results = miner.query(burst, {"uri": "//Alice"}, concurrency=30)["results"]
+        assert [r["status_code"] for r in results] == [200] * 60
+    finally:
+        miner.stop()
+
+    stranger_miner = MinerProcess(tmp_path / "b")  # //Alice is no validator of this one
+    try:
+        done = subprocess.run([sys.executable, "-m", "natix_miner.client", "--ready-file", str(stranger_miner.ready_file),
+                               "--count", "2"], capture_output=True, text=True, timeout=120, cwd=REPO)
+        lines = [line for line in done.stdout.splitlines() if "status=" in line]
+        assert len(lines) == 2 and all("status=403" in line and "refused:" in line and "is not registered" in line for line in lines), done.stdout
+    finally:
+        stranger_miner.stop()
