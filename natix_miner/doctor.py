@@ -191,6 +191,8 @@ def check_payout(view: PayoutView, prefix: str = "") -> Check:
     """OK when validators pay miners; a warning (not a failure: the miner runs) when they do not."""
     if view.state == PAYING:
         return Check("payout", OK, prefix + sentence(view))
+    if view.state == UNKNOWN and prefix:
+        return Check("payout", OK, prefix + "no validator given (--local.validator_hotkey), so no weights to read")
     if view.state == UNKNOWN:
         return Check("payout", WARN, prefix + sentence(view), "nothing to fix here; `natix-miner status` says it once validators set weights")
     return Check("payout", WARN, prefix + sentence(view),

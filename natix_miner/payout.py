@@ -112,7 +112,8 @@ CREATE TABLE IF NOT EXISTS payout_latest (       -- the latest figures, one row
     id INTEGER PRIMARY KEY CHECK (id = 0),
     ts REAL NOT NULL, block INTEGER NOT NULL, netuid INTEGER NOT NULL, owner_uid INTEGER,
     validators INTEGER NOT NULL, paying_share REAL NOT NULL, owner_only_share REAL NOT NULL,
-    own_share REAL NOT NULL, serving INTEGER NOT NULL
+    own_share REAL NOT NULL, serving INTEGER NOT NULL,
+    watching_since REAL NOT NULL                 -- when the running miner began listening
 );
 """
 
@@ -124,7 +125,7 @@ class Observed:
     serving: int  # uids with a published axon when it was seen
     since_block: int
     seen_change: bool
-    first_ts: float  # when this file first saw the subnet: the start of its watch
+    watching_since: float  # when the miner that recorded it began listening
 
     def sentence(self) -> str:
         return sentence(self.view, self.since_block, self.seen_change)
@@ -148,7 +149,7 @@ class PayoutLedger:
         """The ledger file that goes with a journal file (journal-NAME.sqlite -> payout-NAME.sqlite)."""
         return journal_path.with_name("payout-" + journal_path.name.removeprefix("journal-"))
 
-    def record(self, view: PayoutView, serving: int, ts: float | None = None) -> Observed:
+    def record(self, view: PayoutView, serving: int, ts: float | None = None, watching_since: float | None = None) -> Observed:
         ts = time.time() if ts is None else ts
         with self._lock:
             last = self._db.execute("SELECT state FROM payout_changes ORDER BY rowid DESC LIMIT 1").fetchone()
@@ -157,9 +158,9 @@ class PayoutLedger:
                 self._db.execute("INSERT INTO payout_changes (block, ts, state, previous_block) VALUES (?, ?, ?, ?)",
                                  (view.block, ts, view.state, None if last is None or previous is None else previous[0]))
             self._db.execute(
-                "INSERT OR REPLACE INTO payout_latest VALUES (0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO payout_latest VALUES (0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (ts, view.block, view.netuid, view.owner_uid, view.validators, view.paying_share,
-                 view.owner_only_share, view.own_share, serving),
+                 view.owner_only_share, view.own_share, serving, ts if watching_since is None else watching_since),
             )
         return self.latest()
 
@@ -167,12 +168,11 @@ class PayoutLedger:
         with self._lock:
             row = self._db.execute("SELECT * FROM payout_latest WHERE id = 0").fetchone()
             change = self._db.execute("SELECT block, previous_block FROM payout_changes ORDER BY rowid DESC LIMIT 1").fetchone()
-            first = self._db.execute("SELECT MIN(ts) FROM payout_changes").fetchone()
         if row is None or change is None:
             return None
-        _, ts, block, netuid, owner_uid, validators, paying, owner_only, own, serving = row
+        _, ts, block, netuid, owner_uid, validators, paying, owner_only, own, serving, watching_since = row
         view = PayoutView(netuid, block, owner_uid, validators, paying, owner_only, own)
-        return Observed(view, ts, serving, change[0], change[1] is not None, first[0])
+        return Observed(view, ts, serving, change[0], change[1] is not None, watching_since)
 
     def changes(self) -> list[tuple[int, str]]:
         with self._lock:

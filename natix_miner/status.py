@@ -70,7 +70,7 @@ def recorded_payout(journal_path: Path) -> Observed | None:
 
 def quiet_line(journal_path: Path, observed: Observed, now: float) -> tuple[str, bool]:
     """Time since the last validator request against the schedule's interval; True when overdue."""
-    state = quiet(last_journalled_request(journal_path), observed.first_ts, observed.serving, now)
+    state = quiet(last_journalled_request(journal_path), observed.watching_since, observed.serving, now)
     return state.line(observed.serving, observed.view.state == NOT_PAYING), state.overdue
 
 

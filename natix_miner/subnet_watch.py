@@ -47,7 +47,7 @@ class SubnetWatch:
         if now - self._weights_at >= WEIGHTS_EVERY_S:
             try:
                 view = assess(snapshot, chain.weights(snapshot.netuid), self.hotkey)
-                previous, self.observed = self.observed, self.ledger.record(view, serving_count(snapshot), ts=now)
+                previous, self.observed = self.observed, self.ledger.record(view, serving_count(snapshot), ts=now, watching_since=self._started)
                 self._weights_at = now
             except (Exception, sqlite3.Error) as exc:  # RPC failures, a bad ledger file: keep the last view
                 logger.warning(f"reading the validators' weights failed, keeping the last payout view: {type(exc).__name__}: {exc}")
