@@ -249,3 +249,23 @@ def test_doctor_warns_of_quiet_validators_from_the_miners_record(capsys, tmp_pat
     code, out, lines = doctor(capsys, tmp_path, free_port(), "--local", "--local.validator_hotkey", ALICE)
     assert code == 0, out
     assert lines["requests"].startswith("WARN") and "last validator request 5.0 h ago, silent for 5.0 h" in lines["requests"]
+
+
+def test_a_local_miner_says_it_is_halted_and_harvests_testnet_images(tmp_path, capsys):
+    from tests.payloads import b64, jpeg_bytes
+    from tests.wire.harness import MinerProcess
+
+    miner = MinerProcess(tmp_path, "--local.validator_hotkey", ALICE, "--local.subnet_state", "halted",
+                         "--neuron.harvest_dir", str(tmp_path / "harvest"), "--neuron.harvest_max_mb", "1")
+    try:
+        requests = [{"synapse": "ImageSynapse", "image": b64(jpeg_bytes(seed=i, roadwork=bool(i % 2))), "testnet_label": i % 2} for i in range(4)]
+        results = miner.query(requests, {"uri": "//Alice"})["results"]
+        assert [r["status_code"] for r in results] == [200] * 4
+    finally:
+        miner.stop()
+    assert re.search(r"SN72 is not paying miners: validators holding 100% of stake put all weight on uid 2 \(the subnet owner\) "
+                     r"since block \d+ or earlier; this miner earns nothing now", miner.log())  # the start-up line
+    assert sorted(p.parent.name for p in (tmp_path / "harvest").rglob("*.jpg")) == ["none", "none", "roadwork", "roadwork"]
+    assert main(["status", "--state-dir", str(tmp_path / "state")]) == 0
+    out = capsys.readouterr().out
+    assert "SN72 is not paying miners" in out and re.search(r"last validator request \d+ s ago; one validator's schedule", out)
