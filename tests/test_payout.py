@@ -269,3 +269,19 @@ def test_a_local_miner_says_it_is_halted_and_harvests_testnet_images(tmp_path, c
     assert main(["status", "--state-dir", str(tmp_path / "state")]) == 0
     out = capsys.readouterr().out
     assert "SN72 is not paying miners" in out and re.search(r"last validator request \d+ s ago; one validator's schedule", out)
+
+
+def test_the_flags_reach_the_settings(tmp_path):
+    from cascade.config import ConfigError
+    from natix_miner.config import build_parser, settings_from_args
+
+    parse = lambda *extra: settings_from_args(build_parser().parse_args(["--local", *extra]))  # noqa: E731
+    settings = parse("--local.subnet_state", "halted", "--neuron.harvest_dir", str(tmp_path / "h"), "--neuron.harvest_max_mb", "1.5",
+                     "--active.max_mb", "2")
+    assert settings.local_subnet_state == "halted" and settings.harvest_dir == tmp_path / "h"
+    assert settings.harvest_max_bytes == int(1.5 * 1024**2) and settings.active_max_bytes == 2 * 1024**2
+    assert parse().local_subnet_state == "paying" and parse().harvest_dir is None
+    with pytest.raises(ConfigError, match="--neuron.harvest_max_mb more than 0"):
+        parse("--neuron.harvest_max_mb", "0")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--local.subnet_state", "stopped"])
