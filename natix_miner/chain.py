@@ -90,7 +90,7 @@ class RealChain:
                 incentive=float(graph.I[i]),
                 emission=float(graph.E[i]),
                 validator_trust=float(graph.Tv[i]),
-                serving=bool(graph.axons[i].is_serving),
+                serving=bool(graph.axons[i] is not None and graph.axons[i].is_serving),
             )
             for i, (uid, hotkey, coldkey) in enumerate(zip(graph.uids, graph.hotkeys, graph.coldkeys))
         ]

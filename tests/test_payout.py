@@ -92,6 +92,24 @@ def test_real_chain_reads_weights_and_the_owner_from_subtensor():
     assert weights == SubnetWeights(5_000_123, OWNER, {3: {0: 65535.0}, 4: {1: 100.0, 2: 200.0}})
 
 
+def test_real_chain_counts_serving_uids_from_the_metagraph():
+    import numpy as np
+    from types import SimpleNamespace
+
+    def axon(ip):
+        return bt.AxonInfo(version=1, ip=ip, port=8091, ip_type=4, hotkey="h", coldkey="c")
+
+    graph = SimpleNamespace(
+        uids=np.array([0, 1, 2]), hotkeys=[OWNER, ME, "5V"], coldkeys=["c"] * 3, S=np.array([0.0, 1.0, 900.0]),
+        validator_permit=np.array([False, False, True]), I=np.zeros(3), E=np.zeros(3), Tv=np.zeros(3),
+        block=np.int64(77), axons=[axon("0.0.0.0"), axon("203.0.113.5"), axon("203.0.113.9")],
+    )
+    subtensor = SimpleNamespace(metagraph=lambda netuid, lite: graph)
+    snapshot = RealChain(subtensor, "finney").snapshot(72)
+    assert [snapshot.by_hotkey[h].serving for h in (OWNER, ME, "5V")] == [False, True, True]
+    assert snapshot.block == 77 and snapshot.by_hotkey["5V"].validator_permit
+
+
 def test_the_local_chain_halts_and_pays():
     validator = bt.Keypair.create_from_uri("//Alice").ss58_address
     chain = build_local_chain(72, ME, "5MeCold", [validator], 10_000.0, "halted")
