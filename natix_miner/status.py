@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import statistics
 import time
 from collections import defaultdict
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from .cadence import last_journalled_request, quiet
 from .journal import RequestJournal
+from .logs import logger
 from .payout import NOT_PAYING, Observed, PayoutLedger
 
 
@@ -61,11 +63,15 @@ def recorded_payout(journal_path: Path) -> Observed | None:
     ledger_path = PayoutLedger.beside(journal_path)
     if not ledger_path.is_file():
         return None
-    ledger = PayoutLedger(ledger_path, read_only=True)
     try:
-        return ledger.latest()
-    finally:
-        ledger.close()
+        ledger = PayoutLedger(ledger_path, read_only=True)
+        try:
+            return ledger.latest()
+        finally:
+            ledger.close()
+    except sqlite3.Error as exc:  # a damaged record is reported as missing, never a crash
+        logger.warning(f"cannot read the payout record {ledger_path}: {exc}")
+        return None
 
 
 def quiet_line(journal_path: Path, observed: Observed, now: float) -> tuple[str, bool]:

@@ -303,3 +303,26 @@ def test_the_flags_reach_the_settings(tmp_path):
         parse("--neuron.harvest_max_mb", "0")
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--local.subnet_state", "stopped"])
+
+
+def test_status_survives_a_damaged_payout_record(tmp_path, capsys):
+    RequestJournal(tmp_path / "journal-miner-hot-72.sqlite").close()
+    (tmp_path / "payout-miner-hot-72.sqlite").write_bytes(b"not a database" * 100)
+    assert main(["status", "--state-dir", str(tmp_path)]) == 0
+    assert "payout: not recorded yet" in capsys.readouterr().out
+
+
+def test_doctor_in_real_mode_reads_the_payout_from_the_same_chain(capsys, tmp_path, monkeypatch):
+    from natix_miner import doctor as doctor_module
+    from natix_miner.wallet import load_wallet
+    from tests.test_doctor import PUBLIC_IP, doctor, free_port
+
+    wallet = load_wallet("miner", "hot", str(tmp_path / "wallets"), create_missing=True)
+    chain = build_local_chain(72, wallet.hotkey.ss58_address, wallet.coldkeypub.ss58_address, [ALICE], 10_000.0, "halted")
+    monkeypatch.setattr(doctor_module, "connect_real_chain", lambda network, attempts: chain)
+    code, out, lines = doctor(capsys, tmp_path, free_port(), "--axon.external_ip", PUBLIC_IP)
+    assert lines["registration"].startswith("OK") and "uid 0 on netuid 72" in lines["registration"]
+    assert lines["payout"].startswith("WARN") and "SN72 is not paying miners: validators holding 100% of stake" in lines["payout"]
+    chain.subnet_state = "paying"
+    code, out, lines = doctor(capsys, tmp_path, free_port(), "--axon.external_ip", PUBLIC_IP)
+    assert lines["payout"].startswith("OK") and "this miner gets 100% of the validators' weight" in lines["payout"]
