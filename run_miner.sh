@@ -28,6 +28,7 @@ args=(--axon.port "${MINER_AXON_PORT:-8091}" --config "${CASCADE_CONFIG:-cpu-def
 [ -n "${MODEL_URL:-}" ] && args+=(--model_url "$MODEL_URL")
 [ -n "${IMAGE_DETECTOR_DEVICE:-}" ] && args+=(--neuron.image_detector_device "$IMAGE_DETECTOR_DEVICE")
 [ -n "${BLACKLIST_FORCE_VALIDATOR_PERMIT:-}" ] && args+=(--blacklist.force_validator_permit "$BLACKLIST_FORCE_VALIDATOR_PERMIT")
+[ -n "${HARVEST_DIR:-}" ] && args+=(--neuron.harvest_dir "$HARVEST_DIR")
 
 if [ -f "$MINER_ENV" ] && [ "${LOCAL:-false}" != "true" ]; then
   echo "run_miner.sh: settings from $MINER_ENV: netuid ${NETUID:-?} on ${SUBTENSOR_NETWORK:-finney}"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from natix_miner import neuron  # noqa: E402
+from natix_miner import local_chain, neuron  # noqa: E402
 from natix_miner.local_chain import LocalChain  # noqa: E402
 
 SUBNET_SIZE = 256
@@ -29,7 +29,7 @@ class SubnetSizedChain(LocalChain):
 
 
 if __name__ == "__main__":
-    neuron.LocalChain = SubnetSizedChain
+    local_chain.LocalChain = SubnetSizedChain  # what build_local_chain, which the neuron calls, constructs
     if os.environ.get("NATIX_BENCH_SYNC_NOOP") == "1":
         neuron.Miner.sync = lambda self: None
     sys.exit(neuron.main())

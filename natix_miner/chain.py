@@ -25,6 +25,16 @@ class NeuronStanding:
     incentive: float = 0.0
     emission: float = 0.0
     validator_trust: float = 0.0
+    serving: bool = False  # an axon is published: validators' UIDDeck deals this uid
+
+
+@dataclass(frozen=True)
+class SubnetWeights:
+    """Where the validators' weights go, as the chain holds them, and who owns the subnet."""
+
+    block: int
+    owner_hotkey: str | None
+    rows: dict[int, dict[int, float]]  # setter uid -> {target uid: raw weight (u16 on chain)}
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,8 @@ class Chain(Protocol):
     def uid_for_hotkey(self, netuid: int, hotkey: str) -> int | None: ...
 
     def snapshot(self, netuid: int) -> ChainSnapshot: ...
+
+    def weights(self, netuid: int) -> SubnetWeights: ...
 
     # Same keywords as bt.Subtensor.serve_axon, which `bt.Axon.serve` calls.
     def serve_axon(self, netuid: int, axon: bt.Axon, certificate=None) -> None: ...
@@ -78,10 +90,16 @@ class RealChain:
                 incentive=float(graph.I[i]),
                 emission=float(graph.E[i]),
                 validator_trust=float(graph.Tv[i]),
+                serving=bool(graph.axons[i] is not None and graph.axons[i].is_serving),
             )
             for i, (uid, hotkey, coldkey) in enumerate(zip(graph.uids, graph.hotkeys, graph.coldkeys))
         ]
         return ChainSnapshot.build(netuid, int(graph.block.item()), neurons)
+
+    def weights(self, netuid: int) -> SubnetWeights:
+        block = int(self._subtensor.get_current_block())
+        rows = {int(uid): {int(target): float(w) for target, w in pairs} for uid, pairs in self._subtensor.weights(netuid, block=block)}
+        return SubnetWeights(block, self._subtensor.get_subnet_owner_hotkey(netuid, block=block), rows)
 
     def serve_axon(self, netuid: int, axon: bt.Axon, certificate=None) -> None:
         response = self._subtensor.serve_axon(netuid=netuid, axon=axon, certificate=certificate)

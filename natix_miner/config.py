@@ -15,6 +15,7 @@ from bittensor.utils import is_valid_ss58_address
 
 from cascade.config import ConfigError, CascadeConfig, list_presets, load_config
 
+from .local_chain import SUBNET_STATES
 from .logs import COMPRESSIONS, logger, parse_size
 
 DEFAULT_PRESET = "cpu-default"
@@ -105,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metrics.ip", default="0.0.0.0", help="address the metrics server binds to")
     parser.add_argument("--active.margin", type=float, default=0.15, help="keep images answered within this of 0.5, for labelling (0: keep none)")
     parser.add_argument("--active.max_images", type=int, default=5000, help="uncertain images kept in STATE_DIR/uncertain; oldest go first")
+    parser.add_argument("--active.max_mb", type=float, default=500.0, help="disk the uncertain images may fill (MiB); oldest go first")
+    parser.add_argument(
+        "--neuron.harvest_dir", type=Path, default=None,
+        help="testnet: keep every image a validator sends with its label here (roadwork/, none/: what `natix-miner train --data` reads)",
+    )
+    parser.add_argument("--neuron.harvest_max_mb", type=float, default=2048.0, help="disk the harvested images may fill (MiB); oldest go first")
     parser.add_argument("--neuron.journal_days", type=float, default=30.0, help="days of requests the journal keeps")
     parser.add_argument(
         "--neuron.chain_retries", type=int, default=3, help="retries (with backoff 2, 4, 8 s ...) before giving up on the chain"
@@ -124,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="SS58",
         help="register this hotkey as a validator with stake and permit (repeatable)",
+    )
+    local.add_argument(
+        "--local.subnet_state", choices=SUBNET_STATES, default="paying",
+        help="the local validators' weights: spread over the miners (paying) or all on the subnet owner's uid (halted, as SN72 since 2026-05-06)",
     )
     local.add_argument("--local.ready_file", type=Path, default=None, help="write {hotkey,ip,port,uid,netuid} here once the axon answers")
     bt.Wallet.add_args(parser)
@@ -160,6 +171,10 @@ class MinerSettings:
     active_margin: float
     active_max_images: int
     local: bool
+    active_max_bytes: int = 500 * 1024**2
+    harvest_dir: Path | None = None
+    harvest_max_bytes: int = 2048 * 1024**2
+    local_subnet_state: str = "paying"
     local_validator_hotkeys: list[str] = field(default_factory=list)
     ready_file: Path | None = None
     log_level: str = "info"
@@ -192,6 +207,8 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         problems.append(f"--metrics.port {get('metrics.port')} must be 0 (off) or a free port other than --axon.port")
     if not 0 <= get("active.margin") <= 0.5 or get("active.max_images") < 0:
         problems.append("--active.margin must be within 0..0.5 and --active.max_images 0 or more")
+    if get("active.max_mb") < 0 or get("neuron.harvest_max_mb") <= 0:
+        problems.append("--active.max_mb must be 0 or more and --neuron.harvest_max_mb more than 0")
     if get("neuron.journal_days") <= 0:
         problems.append("--neuron.journal_days must be more than 0")
     if get("neuron.chain_retries") < 0:
@@ -258,6 +275,10 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         active_margin=get("active.margin"),
         active_max_images=get("active.max_images"),
         local=args.local,
+        active_max_bytes=int(get("active.max_mb") * 1024**2),
+        harvest_dir=None if get("neuron.harvest_dir") is None else Path(get("neuron.harvest_dir")).expanduser(),
+        harvest_max_bytes=int(get("neuron.harvest_max_mb") * 1024**2),
+        local_subnet_state=get("local.subnet_state"),
         local_validator_hotkeys=list(hotkeys),
         ready_file=get("local.ready_file"),
         log_level=level,

@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +24,11 @@ from cascade.config import CascadeConfig, ConfigError, list_presets, load_config
 from compression.hardware import FP8_MIN_CC, NVFP4_MIN_CC
 
 from .chain import connect_real_chain
-from .config import DEFAULT_PRESET, _network, build_parser, settings_from_args
+from .config import DEFAULT_PRESET, LOCAL_VALIDATOR_STAKE, _network, build_parser, settings_from_args
+from .local_chain import build_local_chain
+from .payout import PAYING, UNKNOWN, PayoutView, assess, sentence
+from .status import quiet_line, recorded_payout
 from .journal import journal_health, journal_path, state_name_of
-from .local_chain import LocalChain
 
 MIN_FREE_BYTES = 2 * 1024**3
 CHAIN_TIMEOUT_S = 20.0
@@ -136,35 +139,76 @@ def check_wallet(args: argparse.Namespace) -> tuple[Check, bt.Wallet | None]:
     return Check("wallet", OK, f"{name}/{hotkey}: hotkey {hotkey_ss58}, coldkey {coldkey_ss58}"), wallet
 
 
-def check_registration(args: argparse.Namespace, wallet: bt.Wallet | None) -> Check:
+def check_chain(args: argparse.Namespace, wallet: bt.Wallet | None) -> list[Check]:
+    """Registration, and from the same look at the chain, whether the subnet pays miners."""
     netuid = args.netuid
     if args.local:
-        chain = LocalChain(netuid)  # as the neuron does in local mode
+        hotkey = wallet.hotkey.ss58_address if wallet is not None else "(this miner)"
+        coldkey = wallet.coldkeypub.ss58_address if wallet is not None else hotkey
+        chain = build_local_chain(netuid, hotkey, coldkey, _get(args, "local.validator_hotkey"), LOCAL_VALIDATOR_STAKE,
+                                  _get(args, "local.subnet_state"))  # as the neuron does in local mode
+        view = assess(chain.snapshot(netuid), chain.weights(netuid), hotkey)
         if wallet is None:
-            return Check("registration", OK, f"local mode: the miner registers its hotkey on its in-process chain, netuid {netuid}")
-        chain.register(wallet.hotkey.ss58_address, wallet.coldkeypub.ss58_address)
-        uid = chain.uid_for_hotkey(netuid, wallet.hotkey.ss58_address)
-        return Check("registration", OK, f"local mode: in-process chain, netuid {netuid}, uid {uid}")
+            registration = Check("registration", OK, f"local mode: the miner registers its hotkey on its in-process chain, netuid {netuid}")
+        else:
+            registration = Check("registration", OK, f"local mode: in-process chain, netuid {netuid}, uid {chain.uid_for_hotkey(netuid, hotkey)}")
+        return [registration, check_payout(view, "local mode: ")]
     if wallet is None:
-        return Check("registration", WARN, "not checked: no readable hotkey", "fix the wallet first")
+        return [Check("registration", WARN, "not checked: no readable hotkey", "fix the wallet first"),
+                Check("payout", WARN, "not checked: no readable hotkey", "fix the wallet first")]
     network, hotkey = _network(args), wallet.hotkey.ss58_address
 
     def look_up():
         chain = connect_real_chain(network, attempts=1)
-        return chain.subnet_exists(netuid), chain.uid_for_hotkey(netuid, hotkey)
+        exists = chain.subnet_exists(netuid)
+        uid = chain.uid_for_hotkey(netuid, hotkey) if exists else None
+        try:
+            view = assess(chain.snapshot(netuid), chain.weights(netuid), hotkey) if exists else None
+        except Exception as exc:  # the registration answer still stands
+            view = exc
+        return exists, uid, view
 
     try:
-        exists, uid = _within(CHAIN_TIMEOUT_S, look_up)
+        exists, uid, view = _within(CHAIN_TIMEOUT_S, look_up)
     except Exception as exc:
-        return Check("registration", WARN, f"chain {network} unreachable, registration not checked ({type(exc).__name__}: {str(exc)[:160]})",
-                     "check --subtensor.network / --subtensor.chain_endpoint and the connection")
+        unreachable = f"chain {network} unreachable, %s not checked ({type(exc).__name__}: {str(exc)[:160]})"
+        fix = "check --subtensor.network / --subtensor.chain_endpoint and the connection"
+        return [Check("registration", WARN, unreachable % "registration", fix), Check("payout", WARN, unreachable % "payout", fix)]
     if not exists:
-        return Check("registration", FAIL, f"netuid {netuid} does not exist on {network}", "use --netuid 72 on finney (mainnet) or 323 on test (testnet)")
+        return [Check("registration", FAIL, f"netuid {netuid} does not exist on {network}", "use --netuid 72 on finney (mainnet) or 323 on test (testnet)"),
+                Check("payout", WARN, "not checked: no such subnet", "fix the netuid first")]
+    payout = check_payout(view) if isinstance(view, PayoutView) else Check(
+        "payout", WARN, f"the validators' weights could not be read ({type(view).__name__}: {str(view)[:160]})", "try again later")
     if uid is None:
-        return Check("registration", FAIL, f"hotkey {hotkey} is not registered on netuid {netuid} at {network}",
-                     f"`btcli subnets register --netuid {netuid} --subtensor.network {network} --wallet.name {_get(args, 'wallet.name')} "
-                     f"--wallet.hotkey {_get(args, 'wallet.hotkey')}`")
-    return Check("registration", OK, f"uid {uid} on netuid {netuid} at {network}")
+        return [Check("registration", FAIL, f"hotkey {hotkey} is not registered on netuid {netuid} at {network}",
+                      f"`btcli subnets register --netuid {netuid} --subtensor.network {network} --wallet.name {_get(args, 'wallet.name')} "
+                      f"--wallet.hotkey {_get(args, 'wallet.hotkey')}`"), payout]
+    return [Check("registration", OK, f"uid {uid} on netuid {netuid} at {network}"), payout]
+
+
+def check_payout(view: PayoutView, prefix: str = "") -> Check:
+    """OK when validators pay miners; a warning (not a failure: the miner runs) when they do not."""
+    if view.state == PAYING:
+        return Check("payout", OK, prefix + sentence(view))
+    if view.state == UNKNOWN and prefix:
+        return Check("payout", OK, prefix + "no validator given (--local.validator_hotkey), so no weights to read")
+    if view.state == UNKNOWN:
+        return Check("payout", WARN, prefix + sentence(view), "nothing to fix here; `natix-miner status` says it once validators set weights")
+    return Check("payout", WARN, prefix + sentence(view),
+                 "nothing to fix on this machine: while it lasts a server costs money and earns nothing; "
+                 "`natix-miner status` and the log say when validators pay again")
+
+
+def check_requests(args: argparse.Namespace) -> Check:
+    """From the miner's own record: has a validator come as often as its schedule implies?"""
+    journal = _journal_file(args)
+    observed = recorded_payout(journal) if journal.is_file() else None
+    if observed is None:
+        return Check("requests", OK, f"not checked: no record of a run in {journal.parent} yet")
+    line, overdue = quiet_line(journal, observed, time.time())
+    if overdue:
+        return Check("requests", WARN, line.removeprefix("WARNING: "), "see the advice above, then watch `natix-miner status`")
+    return Check("requests", OK, line)
 
 
 def check_port(args: argparse.Namespace) -> Check:
@@ -217,10 +261,14 @@ def check_disk(args: argparse.Namespace) -> Check:
     return Check("disk", OK, detail)
 
 
-def check_journal(args: argparse.Namespace) -> Check:
-    state_dir = Path(_get(args, "neuron.state_dir")).expanduser()
+def _journal_file(args: argparse.Namespace) -> Path:
+    """The journal of the miner these flags describe."""
     name = state_name_of(_get(args, "wallet.name"), _get(args, "wallet.hotkey"), args.netuid, args.local)
-    path = journal_path(state_dir, name)
+    return journal_path(Path(_get(args, "neuron.state_dir")).expanduser(), name)
+
+
+def check_journal(args: argparse.Namespace) -> Check:
+    path = _journal_file(args)
     if not path.exists():
         return Check("journal", OK, f"{path} will be created at the first start")
     problems = journal_health(path)
@@ -273,7 +321,7 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
     models = check_models(args)
     checks = [check_flags(args, models)]
     wallet_check, wallet = check_wallet(args)
-    checks += [wallet_check, check_registration(args, wallet), check_port(args), check_external_ip(args), models, check_disk(args), check_journal(args)]
+    checks += [wallet_check, *check_chain(args, wallet), check_requests(args), check_port(args), check_external_ip(args), models, check_disk(args), check_journal(args)]
     try:
         checks.append(check_gpu(load_config(config_name(args), device_override(args), check_models=False)))
     except ConfigError:

@@ -46,6 +46,7 @@ class ForwardHandler:
         journal=None,
         metrics=None,
         uncertain=None,
+        harvest=None,
     ):
         self.cascade = cascade
         self.limits = limits
@@ -58,6 +59,8 @@ class ForwardHandler:
         self.journal = journal  # natix_miner.journal.RequestJournal, or None
         self.metrics = metrics  # natix_miner.metrics.MinerMetrics, or None
         self.uncertain = uncertain  # natix_miner.active_learning.UncertainStore, or None
+        self.harvest = harvest  # natix_miner.active_learning.HarvestStore (testnet labels), or None
+        self.last_request_at: float | None = None  # unix time of the latest validator request answered
 
     def _score(self, payload: str, deadline: float) -> CascadeResult:
         return self.cascade.predict_payload(payload, self.limits, deadline)
@@ -99,6 +102,7 @@ class ForwardHandler:
         return Answer(prediction, explanation, outcome, settled_by, latency_ms, tier_ms, detail)
 
     async def forward(self, synapse: ImageSynapse) -> ImageSynapse:
+        self.last_request_at = time.time()
         payload_chars = len(synapse.image or "")
         answer = await self.answer(synapse.image, self.budget_s(synapse.timeout))
         image = synapse.image
@@ -119,12 +123,18 @@ class ForwardHandler:
         return synapse
 
     def _keep(self, caller: str, synapse: ImageSynapse, image: str, answer: Answer) -> None:
-        """The journal row, and the image itself when the answer was a near-toss-up (active learning)."""
+        """The journal row, and the image itself when the answer was a near-toss-up (active learning)
+        or came with its true label (testnet harvesting)."""
         if self.uncertain is not None and answer.outcome == "ok" and answer.settled_by != "cache":
             try:
                 self.uncertain.offer(image, answer.prediction)
             except OSError as exc:  # a full disk must not cost the answer
                 logger.error(f"keeping an uncertain image failed: {exc}")
+        if self.harvest is not None and synapse.testnet_label in (0, 1):
+            try:
+                self.harvest.offer(image, synapse.testnet_label, answer.prediction)
+            except OSError as exc:
+                logger.error(f"harvesting a labelled testnet image failed: {exc}")
         if self.journal is not None:
             try:
                 self.journal.record(

@@ -18,6 +18,17 @@ class MinerMetrics:
         self.refused = Counter("natix_refused", "Requests refused before the forward", ["reason"], registry=r)
         self.chain = Gauge("natix_chain", "This miner's figures on chain", ["figure"], registry=r)
         self.journal_degraded = Gauge("natix_journal_degraded", "1 while the request journal cannot be written (answers go on)", registry=r)
+        self.payout = Gauge(
+            "natix_subnet_payout",
+            "Whether the subnet pays miners, from the validators' weights: paying (1 yes, 0 no, -1 unknown), paying_share "
+            "(of validator stake weighting uids other than the owner's), owner_only_share, own_share (this miner's), since_block",
+            ["figure"], registry=r,
+        )
+        self.validator_requests = Gauge(
+            "natix_validator_requests",
+            "seconds_since_last validator request (or since start, if later), expected_interval_s one validator's schedule implies, overdue (1: far past it)",
+            ["figure"], registry=r,
+        )
 
     def answered(self, synapse: str, validator: str, outcome: str, seconds: float, settled_by: str, tier_ms: dict[str, float]) -> None:
         self.requests.labels(synapse, validator, outcome).inc()

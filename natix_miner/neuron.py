@@ -26,14 +26,15 @@ from .forward import ForwardHandler
 from .caller_gate import CallerGate, RefusalThrottle
 from .guard import Guard, GuardPolicy
 from .http_limits import BodySizeLimit, RequestReadDeadline
-from .active_learning import UncertainStore
+from .active_learning import HarvestStore, UncertainStore
 from . import logs
 from .journal import RequestJournal, journal_path, state_name_of
 from .logs import logger
 from .metrics import MinerMetrics
-from .local_chain import LocalChain
+from .local_chain import build_local_chain
 from .protocol import ExtendedImageSynapse, ImageSynapse
 from .signatures import SignatureVerifier
+from .subnet_watch import SubnetWatch
 from .wallet import load_wallet
 
 # Headroom for the JSON and header fields around the base64 image.
@@ -71,6 +72,7 @@ class Miner:
         self.axon: bt.Axon | None = None
         self.handler: ForwardHandler | None = None
         self.journal: RequestJournal | None = None
+        self.watch: SubnetWatch | None = None
 
     # --- start-up -------------------------------------------------------------------------------
 
@@ -109,6 +111,7 @@ class Miner:
             except OSError as exc:
                 raise SetupError(f"cannot serve metrics on {s.metrics_ip}:{s.metrics_port} ({exc.strerror}): choose another --metrics.port") from None
             logger.info(f"metrics at http://{s.metrics_ip}:{s.metrics_port}/metrics")
+        self.watch = self._open_watch()
         self._publish_figures(snapshot)
         logger.info(
             f"miner uid {self.uid} ({self.hotkey}) serving netuid {s.netuid} on {self.axon.external_ip}:"
@@ -133,12 +136,11 @@ class Miner:
         s = self.settings
         if not s.local:
             return connect_real_chain(s.network, attempts=s.chain_retries + 1)
-        chain = LocalChain(s.netuid)
-        chain.register(self.hotkey, self.wallet.coldkeypub.ss58_address)
-        for hotkey in s.local_validator_hotkeys:
-            chain.register(hotkey, hotkey, stake=LOCAL_VALIDATOR_STAKE, validator_permit=True)
+        chain = build_local_chain(s.netuid, self.hotkey, self.wallet.coldkeypub.ss58_address, s.local_validator_hotkeys,
+                                  LOCAL_VALIDATOR_STAKE, s.local_subnet_state)
         logger.info(
-            f"local mode: in-process chain, netuid {s.netuid}, miner + {len(s.local_validator_hotkeys)} validator(s)"
+            f"local mode: in-process chain, netuid {s.netuid}, miner + {len(s.local_validator_hotkeys)} validator(s), "
+            f"subnet {s.local_subnet_state}"
         )
         return chain
 
@@ -224,8 +226,19 @@ class Miner:
             model_url=s.model_url,
             journal=self.journal,
             metrics=self.metrics,
-            uncertain=UncertainStore(s.state_dir / "uncertain", s.active_margin, s.active_max_images) if s.active_margin > 0 else None,
+            uncertain=UncertainStore(s.state_dir / "uncertain", s.active_margin, s.active_max_images, s.active_max_bytes, config.image.limits())
+            if s.active_margin > 0 else None,
+            harvest=HarvestStore(s.harvest_dir, s.harvest_max_bytes, limits=config.image.limits()) if s.harvest_dir is not None else None,
         )
+
+    def _open_watch(self) -> SubnetWatch | None:
+        """Whether the subnet pays and whether validators come; a record, never a reason to stop."""
+        path = self.settings.state_dir / f"payout-{state_name(self.settings)}.sqlite"
+        try:
+            return SubnetWatch(path, self.hotkey, self.metrics, lambda: self.handler.last_request_at, self.journal.path)
+        except Exception as exc:
+            logger.error(f"cannot open the payout record {path} ({type(exc).__name__}: {exc}); serving without it")
+            return None
 
     def _require_free_port(self) -> None:
         host = self.settings.axon_ip.strip("[]") or "0.0.0.0"
@@ -349,6 +362,8 @@ class Miner:
         if me is not None:
             for figure in ("uid", "stake", "incentive", "emission", "validator_trust"):
                 self.metrics.chain.labels(figure).set(getattr(me, figure))
+        if self.watch is not None:
+            self.watch.observe(self.chain, snapshot)
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -359,6 +374,9 @@ class Miner:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
+        if self.watch is not None:
+            self.watch.close()
+            self.watch = None
 
 
 def state_name(s: MinerSettings) -> str:

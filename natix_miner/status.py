@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import statistics
 import time
 from collections import defaultdict
 from pathlib import Path
 
+from .cadence import last_journalled_request, quiet
 from .journal import RequestJournal, journal_health
+from .logs import logger
+from .payout import NOT_PAYING, Observed, PayoutLedger
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +41,7 @@ def describe(journal: RequestJournal, hours: float, now: float | None = None) ->
             f"stake {figures['stake']:.2f}  incentive {figures['incentive']:.5f}  emission {figures['emission']:.5f}  "
             f"validator trust {figures['validator_trust']:.4f}"
         )
+    lines += [f"  {line}" for line in subnet_lines(journal.path, now)]
     rows = journal.rows(since=now - hours * 3600)
     lines.append(f"  last {hours:g} h: {len(rows)} requests")
     by_validator: dict[str, list] = defaultdict(list)
@@ -52,6 +57,36 @@ def describe(journal: RequestJournal, hours: float, now: float | None = None) ->
     for score in journal.testnet_scores():
         lines.append(f"  testnet replay for {score.hotkey}: reward {score.reward:.3f} (MCC100 {score.mcc:.3f}, acc10 {score.accuracy:.2f}, {score.scored} labelled)")
     return "\n".join(lines)
+
+
+def recorded_payout(journal_path: Path) -> Observed | None:
+    """The latest payout figures the miner recorded beside this journal, if any."""
+    ledger_path = PayoutLedger.beside(journal_path)
+    if not ledger_path.is_file():
+        return None
+    try:
+        ledger = PayoutLedger(ledger_path, read_only=True)
+        try:
+            return ledger.latest()
+        finally:
+            ledger.close()
+    except sqlite3.Error as exc:  # a damaged record is reported as missing, never a crash
+        logger.warning(f"cannot read the payout record {ledger_path}: {exc}")
+        return None
+
+
+def quiet_line(journal_path: Path, observed: Observed, now: float) -> tuple[str, bool]:
+    """Time since the last validator request against the schedule's interval; True when overdue."""
+    state = quiet(last_journalled_request(journal_path), observed.watching_since, observed.serving, now)
+    return state.line(observed.serving, observed.view.state == NOT_PAYING), state.overdue
+
+
+def subnet_lines(journal_path: Path, now: float) -> list[str]:
+    """Whether the subnet pays and whether validators come."""
+    observed = recorded_payout(journal_path)
+    if observed is None:
+        return ["payout: not recorded yet (the miner writes it at start and every sync)"]
+    return [f"{observed.sentence()} (read {(now - observed.ts) / 60:.0f} min ago)", quiet_line(journal_path, observed, now)[0]]
 
 
 def run_status(args: argparse.Namespace) -> None:

@@ -9,7 +9,7 @@ from natix_miner.cli import main
 from natix_miner.doctor import FAIL, OK, check_gpu
 from natix_miner.wallet import load_wallet
 
-CHECKS = ["flags", "wallet", "registration", "axon port", "external ip", "models", "disk", "journal", "gpu"]
+CHECKS = ["flags", "wallet", "registration", "payout", "requests", "axon port", "external ip", "models", "disk", "journal", "gpu"]
 PUBLIC_IP = "93.184.216.34"  # only advertised, never contacted
 
 
