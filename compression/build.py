@@ -51,11 +51,24 @@ def _versions() -> dict[str, str | None]:
     return versions
 
 
-def _require_modelopt() -> None:
+def _requirement(package: str) -> str:
+    """This project's pinned requirement for `package` (e.g. 'nvidia-modelopt==0.47.0'), else its name."""
+    try:
+        pins = metadata.requires("natix-miner") or []
+    except metadata.PackageNotFoundError:
+        pins = []
+    return next((pin.split(";")[0].strip() for pin in pins if pin.startswith(package)), package)
+
+
+def _require_modelopt(device_kind: str) -> None:
     try:
         import modelopt.torch.quantization  # noqa: F401
     except ImportError as exc:
-        raise MissingLibrary(f"nvidia-modelopt is not importable ({exc}): pip install -e '.[gpu]'") from None
+        if device_kind == "cpu":  # ModelOpt's fake quantization needs no CUDA: the [gpu] extra (SGLang's CUDA stack) would be wasted
+            fix = f"pip install '{_requirement('nvidia-modelopt')}' (it runs on the CPU; the dev install, pip install -e '.[dev]', has it too)"
+        else:
+            fix = "pip install -e '.[gpu]' (ModelOpt and SGLang for the GPU)"
+        raise MissingLibrary(f"nvidia-modelopt is not importable ({exc}): {fix}") from None
 
 
 def check_sglang_args(args: dict) -> str:
@@ -81,11 +94,20 @@ def _warm_up_tensorrt_llm(recipe: Recipe, folder: Path, image, log) -> str:
     except RuntimeUnavailable as exc:
         if recipe.tensorrt_llm.required:
             raise MissingLibrary(str(exc)) from None
-        log(f"tensorrt-llm warm-up skipped: {exc}")
         return f"skipped: {exc}"
     started = time.perf_counter()
     p_yes = yes_probability(runtime.first_token_logprobs([image], recipe.calibration.prompt)[0])
     return f"loaded and judged one image in {time.perf_counter() - started:.1f} s (P(yes) {p_yes:.3f})"
+
+
+def tensorrt_llm_step(recipe: Recipe, folder: Path, image, log) -> str:
+    """Step 6, said whatever happens: warmed up, skipped (and why), or not asked for."""
+    if not recipe.tensorrt_llm.warm_up:
+        result = "skipped: not asked for (tensorrt_llm: {warm_up: true} in the recipe asks for it)"
+    else:
+        result = _warm_up_tensorrt_llm(recipe, folder, image, log)
+    log(f"[6/6] TensorRT-LLM warm-up {result}")
+    return result
 
 
 def build(recipe: Recipe, out: Path | None = None, cross_build: bool = False, log=print) -> Path:
@@ -95,7 +117,7 @@ def build(recipe: Recipe, out: Path | None = None, cross_build: bool = False, lo
     device = hardware.detect(recipe.device)
     for warning in hardware.check_formats(device, recipe.weights, recipe.kv_cache, cross_build):
         log(f"note: {warning}")
-    _require_modelopt()
+    _require_modelopt(device.kind)
     sglang_args = recipe.sglang_server_args(out)
     sglang_check = check_sglang_args(sglang_args)  # before hours of calibration, not after
     import modelopt.torch.quantization as mtq
@@ -155,9 +177,7 @@ def build(recipe: Recipe, out: Path | None = None, cross_build: bool = False, lo
             "sglang": {"server_args": sglang_args, "check": sglang_check},
         }
         log(f"      SGLang arguments {manifest['sglang']['check']}")
-        log("[6/6] TensorRT-LLM")
-        manifest["tensorrt_llm"] = (_warm_up_tensorrt_llm(recipe, staging, heldout_images[0], log)
-                                    if recipe.tensorrt_llm.warm_up else "not asked for (tensorrt_llm.warm_up: false)")
+        manifest["tensorrt_llm"] = tensorrt_llm_step(recipe, staging, heldout_images[0], log)
         manifest["build_seconds"] = round(time.perf_counter() - started, 1)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         if out.exists():

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -29,11 +28,8 @@ from compression import build as engine_build
 
 from . import calibrate, model_card, register, report, status
 from . import evaluate as evaluation
+from .argparsing import HelpFormatter, Parser
 from .errors import SetupError
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown, description and epilog kept as written."""
 
 
 def preset_sglang_args(config_name: str) -> dict[str, dict]:
@@ -47,31 +43,31 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "run":  # the miner parses its own (bittensor-shaped) flags
         from .neuron import exit_process, main as run_miner
 
-        exit_process(run_miner(argv[1:]))
+        exit_process(run_miner(argv[1:], prog="natix-miner run"))
     if argv and argv[0] == "doctor":  # checks what `run` would use, so it takes the same flags
         from .doctor import main as run_doctor
 
         return run_doctor(argv[1:])
-    parser = argparse.ArgumentParser(prog="natix-miner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="natix-miner", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,train-detector,distill,eval,calibrate,model-card,register,doctor,build,sglang-args,status,report}")
     commands.add_parser("run", help="start the miner (see `natix-miner run --help`)")
-    train = commands.add_parser("train", help="fine-tune the roadwork classifier", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    train = commands.add_parser("train", help="fine-tune the roadwork classifier", formatter_class=HelpFormatter)
     training.add_arguments(train)
     detector_training.add_arguments(commands.add_parser("train-detector", help="train the YOLO detector tier on procedural challenges", description=detector_training.__doc__, formatter_class=HelpFormatter))
-    distillation.add_arguments(commands.add_parser("distill", help="train a fast classifier tier on a slower tier's (or a cascade's) answers", formatter_class=argparse.ArgumentDefaultsHelpFormatter))
-    evaluate = commands.add_parser("eval", help="score a cascade or a running miner as validators would", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    distillation.add_arguments(commands.add_parser("distill", help="train a fast classifier tier on a slower tier's (or a cascade's) answers", formatter_class=HelpFormatter))
+    evaluate = commands.add_parser("eval", help="score a cascade or a running miner as validators would", formatter_class=HelpFormatter)
     evaluation.add_arguments(evaluate)
-    calibration = commands.add_parser("calibrate", help="fit threshold and temperature of a classifier folder or a cascade YAML", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    calibration = commands.add_parser("calibrate", help="fit threshold and temperature of a classifier folder or a cascade YAML", formatter_class=HelpFormatter)
     calibrate.add_arguments(calibration)
-    card = commands.add_parser("model-card", help="write model_card.json for your hotkey", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    card = commands.add_parser("model-card", help="write model_card.json for your hotkey", formatter_class=HelpFormatter)
     model_card.add_arguments(card)
     register.add_arguments(commands.add_parser("register", help="NATIX economy registration of your uid and model", formatter_class=HelpFormatter))
     commands.add_parser("doctor", help="check the set-up before starting (see `natix-miner doctor --help`)")
-    sglang_args = commands.add_parser("sglang-args", help="the SGLang arguments of a preset's VLM tiers, as JSON")
-    sglang_args.add_argument("--config", default="h100", help="cascade preset or YAML")
-    engine_build.add_arguments(commands.add_parser("build", help="quantize and export a VLM judge from a recipe (configs/engines/)", description=engine_build.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    status.add_arguments(commands.add_parser("status", help="chain figures and recent traffic from the miner's journal", formatter_class=argparse.ArgumentDefaultsHelpFormatter))
-    report.add_arguments(commands.add_parser("report", help="PNG plots of the miner over a period", formatter_class=argparse.ArgumentDefaultsHelpFormatter))
+    sglang_args = commands.add_parser("sglang-args", help="the SGLang arguments of a preset's VLM tiers, as JSON (default: the h100 preset)", formatter_class=HelpFormatter)
+    sglang_args.add_argument("--config", default="h100", help="cascade preset or YAML (the h100 preset unless given: pass your own)")
+    engine_build.add_arguments(commands.add_parser("build", help="quantize and export a VLM judge from a recipe (configs/engines/)", description=engine_build.__doc__, formatter_class=HelpFormatter))
+    status.add_arguments(commands.add_parser("status", help="chain figures and recent traffic from the miner's journal", formatter_class=HelpFormatter))
+    report.add_arguments(commands.add_parser("report", help="PNG plots of the miner over a period", formatter_class=HelpFormatter))
     args = parser.parse_args(argv)
     code = 0
     try:

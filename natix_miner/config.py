@@ -15,6 +15,7 @@ from bittensor.utils import is_valid_ss58_address
 
 from cascade.config import ConfigError, CascadeConfig, list_presets, load_config
 
+from .argparsing import Parser, hide
 from .local_chain import SUBNET_STATES
 from .logs import COMPRESSIONS, logger, parse_size
 
@@ -42,12 +43,9 @@ def rate_limits(local: bool, rate_limit: float | None, rate_burst: int | None) -
     return (default_limit if rate_limit is None else rate_limit), (default_burst if rate_burst is None else rate_burst)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="neurons/miner.py",
-        description="NATIX StreetVision (SN72) miner: answers validators with P(roadwork).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+def build_parser(prog: str = "neurons/miner.py") -> argparse.ArgumentParser:
+    """`prog`: how the operator started it (`natix-miner run` says so in its usage)."""
+    parser = Parser(prog=prog, description="NATIX StreetVision (SN72) miner: answers validators with P(roadwork).")
     parser.add_argument("--netuid", type=int, default=72, help="subnet to mine on: 72 mainnet, 323 testnet")
     parser.add_argument("--model_url", type=str, default="", help="Hugging Face repo of your model (SN72 requires it)")
     parser.add_argument(
@@ -139,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--local.ready_file", type=Path, default=None, help="write {hotkey,ip,port,uid,netuid} here once the axon answers")
     bt.Wallet.add_args(parser)
     bt.Subtensor.add_args(parser)
+    hide(parser, "subtensor._mock")  # bittensor's testing switch: a miner on a mocked chain serves nobody
     bt.Axon.add_args(parser)
     bt.logging.add_args(parser)
     return parser

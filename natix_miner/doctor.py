@@ -36,10 +36,6 @@ IP_LOOKUP_TIMEOUT_S = 8.0
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
-
-
 @dataclass(frozen=True)
 class Check:
     name: str
@@ -330,10 +326,8 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    parser.prog = "natix-miner doctor"
+    parser = build_parser("natix-miner doctor")
     parser.description = __doc__
-    parser.formatter_class = HelpFormatter
     args = parser.parse_args(argv)
     where = "local mode (in-process chain)" if args.local else _network(args)
     print(f"natix-miner doctor: {where}, netuid {args.netuid}, cascade {config_name(args)}, "

@@ -53,6 +53,7 @@ class Guard:
         self._buckets: dict[str, _TokenBucket] = {}
         self._lock = threading.Lock()
         self.refusals: Counter[str] = Counter()
+        self._untaken: Counter[tuple[str, str]] = Counter()  # (reason, hotkey) since take_refusals last ran
         self._on_refusal = on_refusal  # called with the reason, e.g. to count it in metrics
 
     def update(self, snapshot: ChainSnapshot) -> None:
@@ -81,7 +82,7 @@ class Guard:
         if self._throttle is not None:
             self._throttle.admitted(address)  # only a verified request vouches for its address
         if not self._take_token(hotkey):
-            return self._refuse("rate_limited", f"hotkey {hotkey} exceeds {self.policy.rate_per_s:g} requests/s")
+            return self._refuse("rate_limited", f"hotkey {hotkey} exceeds {self.policy.rate_per_s:g} requests/s", hotkey)
         return False, "allowed"
 
     def admission(self, hotkey: str | None) -> tuple[bool, str]:
@@ -92,9 +93,9 @@ class Guard:
         if neuron is None:
             return self._refuse("unregistered", f"hotkey {hotkey} is not registered on netuid {self.snapshot.netuid}")
         if self.policy.force_validator_permit and not neuron.validator_permit:
-            return self._refuse("no_validator_permit", f"hotkey {hotkey} (uid {neuron.uid}) has no validator permit")
+            return self._refuse("no_validator_permit", f"hotkey {hotkey} (uid {neuron.uid}) has no validator permit", hotkey)
         if neuron.stake < self.policy.min_stake:
-            return self._refuse("low_stake", f"hotkey {hotkey} stake {neuron.stake:.1f} < {self.policy.min_stake:.1f}")
+            return self._refuse("low_stake", f"hotkey {hotkey} stake {neuron.stake:.1f} < {self.policy.min_stake:.1f}", hotkey)
         return False, "admitted"
 
     def priority(self, synapse: bt.Synapse) -> float:
@@ -102,8 +103,18 @@ class Guard:
         neuron = self.snapshot.by_hotkey.get(hotkey or "")
         return neuron.stake if neuron is not None else 0.0
 
-    def _refuse(self, reason: str, detail: str) -> tuple[bool, str]:
+    def take_refusals(self) -> Counter[tuple[str, str]]:
+        """{(reason, hotkey): count} refused since the last call (the sync loop journals them)."""
+        with self._lock:
+            taken, self._untaken = self._untaken, Counter()
+        return taken
+
+    def _refuse(self, reason: str, detail: str, hotkey: str = "") -> tuple[bool, str]:
+        """`hotkey`: only one the chain has registered, so that what is kept per hotkey stays bounded
+        by the subnet's size whatever callers claim to be."""
         self.refusals[reason] += 1
+        with self._lock:
+            self._untaken[reason, hotkey] += 1
         if self._on_refusal is not None:
             self._on_refusal(reason)
         bt.logging.debug(f"refused: {detail}")

@@ -51,6 +51,13 @@ CREATE TABLE IF NOT EXISTS chain_figures (
 );
 CREATE INDEX IF NOT EXISTS chain_figures_ts ON chain_figures (ts);
 CREATE INDEX IF NOT EXISTS requests_hotkey ON requests (hotkey, id);
+CREATE TABLE IF NOT EXISTS refusals (  -- requests refused before the forward (never in `requests`), per sync
+    ts REAL NOT NULL,             -- the sync that wrote them: they were refused since the previous one
+    reason TEXT NOT NULL,         -- the guard's: rate_limited, unregistered, no_validator_permit, ...
+    hotkey TEXT NOT NULL,         -- the registered hotkey refused, or "" (a hotkey the chain does not vouch for)
+    count INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS refusals_ts ON refusals (ts);
 """
 
 
@@ -62,8 +69,10 @@ INSERT_FIGURES = (
     "INSERT INTO chain_figures (ts, block, registered, uid, stake, incentive, emission, validator_trust)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+INSERT_REFUSALS = "INSERT INTO refusals (ts, reason, hotkey, count) VALUES (?, ?, ?, ?)"
 REQUEST_COLUMNS = "id, ts, hotkey, synapse, latency_ms, tier, prediction, outcome, in_time, testnet_label"
 FIGURE_COLUMNS = "ts, block, registered, uid, stake, incentive, emission, validator_trust"
+REFUSAL_COLUMNS = "ts, reason, hotkey, count"
 LOW_DISK_BYTES = 64 * 1024**2  # below this the journal will soon fail: status and doctor say so
 SALVAGE_CHUNK = 512  # rows read at once from a damaged file; a chunk that fails is read row by row
 
@@ -132,6 +141,13 @@ class RequestJournal:
             standing.uid, standing.stake, standing.incentive, standing.emission, standing.validator_trust)
         self._write(INSERT_FIGURES, (time.time() if ts is None else ts, block, int(standing is not None), *values))
 
+    def record_refusals(self, counts: dict[tuple[str, str], int], ts: float | None = None) -> None:
+        """Requests refused since the last call, {(reason, hotkey): count} (Guard.take_refusals)."""
+        ts = time.time() if ts is None else ts
+        for (reason, hotkey), count in sorted(counts.items()):
+            if count > 0:
+                self._write(INSERT_REFUSALS, (ts, reason, hotkey, count))
+
     def _write(self, sql: str, row: tuple) -> None:
         if self.problem is None:
             with self._lock:
@@ -192,6 +208,7 @@ class RequestJournal:
             before = db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
             db.execute("DELETE FROM requests WHERE ts < ?", (now - self.retention_s,))
             db.execute("DELETE FROM chain_figures WHERE ts < ?", (now - self.retention_s,))
+            db.execute("DELETE FROM refusals WHERE ts < ?", (now - self.retention_s,))
             db.execute("DELETE FROM requests WHERE id <= (SELECT MAX(id) FROM requests) - ?", (self.max_rows,))
             return before - db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
         return self._guarded(prune, 0)
@@ -261,10 +278,11 @@ class RequestJournal:
             return 0
         kept = 0
         try:
-            for table, columns, insert_columns in (("requests", REQUEST_COLUMNS, REQUEST_COLUMNS), ("chain_figures", f"rowid, {FIGURE_COLUMNS}", FIGURE_COLUMNS)):
+            for table, columns, insert_columns in (("requests", REQUEST_COLUMNS, REQUEST_COLUMNS), ("chain_figures", f"rowid, {FIGURE_COLUMNS}", FIGURE_COLUMNS),
+                                                   ("refusals", f"rowid, {REFUSAL_COLUMNS}", REFUSAL_COLUMNS)):
                 rows = _readable_rows(old, table, columns)
                 marks = ", ".join("?" * len(insert_columns.split(",")))
-                if table == "chain_figures":
+                if table != "requests":
                     rows = [row[1:] for row in rows]
                 self._guarded(lambda db: db.executemany(f"INSERT OR IGNORE INTO {table} ({insert_columns}) VALUES ({marks})", rows), None)
                 kept += len(rows) if table == "requests" else 0
@@ -331,6 +349,19 @@ class RequestJournal:
         with self._lock:
             return self._guarded(lambda db: db.execute(
                 "SELECT ts, registered, incentive, emission FROM chain_figures WHERE ts >= ? ORDER BY ts", (since,)).fetchall(), [])
+
+    def refusals(self, since: float = 0.0) -> dict[tuple[str, str], int]:
+        """{(reason, hotkey): count} refused since `since`; empty for a journal older than the table."""
+        def read(db):
+            try:
+                rows = db.execute("SELECT reason, hotkey, SUM(count) FROM refusals WHERE ts >= ? GROUP BY reason, hotkey", (since,)).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):  # written by a miner from before refusals were kept
+                    return {}
+                raise
+            return {(reason, hotkey): count for reason, hotkey, count in rows}
+        with self._lock:
+            return self._guarded(read, {})
 
     def testnet_scores(self) -> list[ReplayedScore]:
         """Per validator, its scoring replayed over the labelled requests in order (testnet only)."""

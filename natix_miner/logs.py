@@ -69,8 +69,36 @@ def configure(
         log_file.parent.mkdir(parents=True, exist_ok=True)
         _handlers.append(logger.add(
             str(log_file), rotation=parse_size(rotation), retention=max(0, retention - 1),
-            compression=compression or None, encoding="utf-8", **common,
+            compression=compression or None, encoding="utf-8", colorize=False, **common,
         ))
+
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class PlainText(logging.Formatter):
+    """Another formatter's lines without their ANSI colour codes."""
+
+    def __init__(self, coloured: logging.Formatter):
+        super().__init__()
+        self.coloured = coloured
+
+    def format(self, record: logging.LogRecord) -> str:
+        return ANSI_ESCAPE.sub("", self.coloured.format(record))
+
+
+def uncolour(handlers: list[logging.Handler], stream) -> int:
+    """bittensor colours its console lines whether or not a terminal reads them, and pm2 writes that
+    stream to its log files: when `stream` is no terminal, strip the colours from the handlers that
+    write to it. Returns how many handlers were changed."""
+    if stream.isatty():
+        return 0
+    changed = 0
+    for handler in handlers:
+        if getattr(handler, "stream", None) is stream and handler.formatter is not None and not isinstance(handler.formatter, PlainText):
+            handler.setFormatter(PlainText(handler.formatter))
+            changed += 1
+    return changed
 
 
 def flush() -> None:

@@ -339,6 +339,7 @@ class Miner:
         self._publish_figures(snapshot)
         self.verifier.forget_idle()
         if self.journal is not None:
+            self.journal.record_refusals(self.guard.take_refusals())  # never journalled one by one: refused before the forward
             self.journal.maintain()
             self.metrics.journal_degraded.set(self.journal.problem is not None)
         me = snapshot.by_hotkey.get(self.hotkey)
@@ -372,6 +373,7 @@ class Miner:
         if self.handler is not None:
             self.handler.shutdown()
         if self.journal is not None:
+            self.journal.record_refusals(self.guard.take_refusals())  # those since the last sync (the guard exists before the journal)
             self.journal.close()
             self.journal = None
         if self.watch is not None:
@@ -391,13 +393,14 @@ def log_file(s: MinerSettings) -> Path:
 def configure_logging(s: MinerSettings) -> None:
     """bittensor's own logging at the chosen level; the miner's own lines through loguru (logs.py), to
     stderr until Miner.start adds the rotated file."""
+    logs.uncolour(getattr(bt.logging, "_handlers", []), sys.stdout)  # bittensor 10's console handler (no public accessor)
     {"trace": bt.logging.set_trace, "debug": bt.logging.set_debug}.get(s.log_level, bt.logging.set_info)()
     logging.getLogger("bittensor").addFilter(logs.BoundedLog())
     logs.configure(None, s.log_level)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "neurons/miner.py") -> int:
+    args = build_parser(prog).parse_args(argv)
     try:
         settings = settings_from_args(args)
     except ConfigError as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import which_journal
 from .journal import RequestJournal
 from .scoring import ValidatorScore
 
@@ -21,8 +22,7 @@ TIMEOUT_S = 9.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--journal", type=Path, help="journal file (default: the newest in --state-dir)")
-    parser.add_argument("--state-dir", type=Path, default=Path("~/.natix-miner"))
+    which_journal.add_arguments(parser)
     parser.add_argument("--days", type=float, default=7.0, help="period covered, ending now")
     parser.add_argument("--out", type=Path, default=Path("natix-miner-report.png"))
 
@@ -31,18 +31,18 @@ def _times(values) -> list[dt.datetime]:
     return [dt.datetime.fromtimestamp(v) for v in values]
 
 
-def render(journal: RequestJournal, out: Path, days: float, now: float | None = None) -> Path:
+def render(journal: RequestJournal, out: Path, days: float, now: float | None = None, whose: str = "") -> Path:
     import matplotlib.pyplot as plt
 
-    fig = draw(journal, days, now)
+    fig = draw(journal, days, now, whose)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return out
 
 
-def draw(journal: RequestJournal, days: float, now: float | None = None):
-    """The report's matplotlib figure (render saves it)."""
+def draw(journal: RequestJournal, days: float, now: float | None = None, whose: str = ""):
+    """The report's matplotlib figure (render saves it); `whose`: the miner and journal, for the title."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,7 +54,10 @@ def draw(journal: RequestJournal, days: float, now: float | None = None):
     rows = journal.rows(since)
     figures = [(ts, incentive, emission) for ts, registered, incentive, emission in journal.figures(since) if registered]
     fig, axes = plt.subplots(2, 2, figsize=(14, 9), constrained_layout=True)
-    fig.suptitle(f"natix-miner, {dt.datetime.fromtimestamp(since):%Y-%m-%d %H:%M} to {dt.datetime.fromtimestamp(now):%Y-%m-%d %H:%M}", fontsize=14)
+    period = f"{dt.datetime.fromtimestamp(since):%Y-%m-%d %H:%M} to {dt.datetime.fromtimestamp(now):%Y-%m-%d %H:%M}"
+    refusals = journal.refusals(since)
+    fig.suptitle(f"natix-miner: {whose or journal.path}\n{period}: {len(rows)} answered, {sum(refusals.values())} refused before the forward",
+                 fontsize=12)
 
     ax = axes[0][0]
     if figures:
@@ -89,6 +92,8 @@ def draw(journal: RequestJournal, days: float, now: float | None = None):
     counts: dict[str, Counter] = defaultdict(Counter)
     for row in rows:
         counts[row["hotkey"]][row["outcome"].split(":")[0]] += 1
+    for (_, hotkey), count in refusals.items():  # refused before the forward: never in the rows
+        counts[hotkey or "(unverified)"]["refused"] += count
     validators = sorted(counts, key=lambda h: -sum(counts[h].values()))[:15]
     outcomes = sorted({o for c in counts.values() for o in c}, key=lambda o: (o != "ok", o))
     bottom = np.zeros(len(validators))
@@ -126,16 +131,11 @@ def draw(journal: RequestJournal, days: float, now: float | None = None):
 
 
 def run_report(args: argparse.Namespace) -> Path:
-    path = args.journal
-    if path is None:
-        found = sorted(Path(args.state_dir).expanduser().glob("journal-*.sqlite"), key=lambda p: p.stat().st_mtime)
-        if not found:
-            raise FileNotFoundError(f"no miner journal in {args.state_dir}: has the miner run with this --neuron.state_dir?")
-        path = found[-1]
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    journal = RequestJournal(path, read_only=True)
-    out = render(journal, args.out, args.days)
-    journal.close()
-    print(f"wrote {out}")
+    chosen = which_journal.choose(args)
+    journal = RequestJournal(chosen.path, read_only=True)
+    try:
+        out = render(journal, args.out, args.days, whose=chosen.title())
+    finally:
+        journal.close()
+    print(f"wrote {out}: {chosen.title()}")
     return out

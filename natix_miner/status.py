@@ -6,18 +6,18 @@ import argparse
 import sqlite3
 import statistics
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from .cadence import last_journalled_request, quiet
 from .journal import RequestJournal, journal_health
 from .logs import logger
 from .payout import NOT_PAYING, Observed, PayoutLedger
+from . import which_journal
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state-dir", type=Path, default=Path("~/.natix-miner"), help="the miner's --neuron.state_dir")
-    parser.add_argument("--journal", type=Path, help="one journal file (default: every journal in --state-dir)")
+    which_journal.add_arguments(parser)
     parser.add_argument("--hours", type=float, default=24.0, help="traffic window")
 
 
@@ -28,8 +28,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def describe(journal: RequestJournal, hours: float, now: float | None = None) -> str:
     now = time.time() if now is None else now
-    lines = [f"journal {journal.path}"]
-    lines += [f"  journal: {problem}" for problem in journal_health(journal.path)]
+    lines = [f"  journal: {problem}" for problem in journal_health(journal.path)]
     figures = journal.latest_figures()
     if figures is None:
         lines.append("  chain: no figures recorded yet")
@@ -43,20 +42,42 @@ def describe(journal: RequestJournal, hours: float, now: float | None = None) ->
         )
     lines += [f"  {line}" for line in subnet_lines(journal.path, now)]
     rows = journal.rows(since=now - hours * 3600)
-    lines.append(f"  last {hours:g} h: {len(rows)} requests")
-    by_validator: dict[str, list] = defaultdict(list)
-    for row in rows:
-        by_validator[row["hotkey"]].append(row)
-    if rows:
-        lines.append(f"  {'validator':<50} {'requests':>8} {'ok':>6} {'late':>5} {'p50 ms':>7} {'p99 ms':>7}")
-    for hotkey, mine in sorted(by_validator.items(), key=lambda item: -len(item[1])):
-        latencies = [r["latency_ms"] for r in mine]
-        ok = sum(r["outcome"] == "ok" for r in mine) / len(mine)
-        late = sum(not r["in_time"] for r in mine)
-        lines.append(f"  {hotkey:<50} {len(mine):>8} {ok:>6.1%} {late:>5} {statistics.median(latencies):>7.0f} {_percentile(latencies, 0.99):>7.0f}")
+    lines += traffic_lines(rows, journal.refusals(since=now - hours * 3600), hours)
     for score in journal.testnet_scores():
         lines.append(f"  testnet replay for {score.hotkey}: reward {score.reward:.3f} (MCC100 {score.mcc:.3f}, acc10 {score.accuracy:.2f}, {score.scored} labelled)")
     return "\n".join(lines)
+
+
+def traffic_lines(rows: list, refused: dict[tuple[str, str], int], hours: float) -> list[str]:
+    """Requests per validator, ok as a share of every request that reached the miner: the answered ones
+    (journalled) and the ones refused before the forward (counted per sync), so that no share of ok
+    hides refusals."""
+    refused_total = sum(refused.values())
+    reasons: Counter[str] = Counter()
+    refused_by: Counter[str] = Counter()
+    for (reason, hotkey), count in refused.items():
+        reasons[reason] += count
+        refused_by[hotkey] += count
+    ok_total = sum(r["outcome"] == "ok" for r in rows)
+    total = len(rows) + refused_total
+    lines = [f"  last {hours:g} h: {total} requests, {len(rows)} answered, {refused_total} refused before the forward"
+             + (f" ({', '.join(f'{reason} {count}' for reason, count in reasons.most_common())})" if refused_total else "")
+             + (f"; ok {ok_total / total:.1%} of all" if total else "")]
+    by_validator: dict[str, list] = defaultdict(list)
+    for row in rows:
+        by_validator[row["hotkey"]].append(row)
+    callers = set(by_validator) | set(refused_by)
+    if callers:
+        lines.append(f"  {'validator':<50} {'requests':>8} {'ok':>6} {'refused':>7} {'late':>5} {'p50 ms':>7} {'p99 ms':>7}")
+    for hotkey in sorted(callers, key=lambda h: (h == "", -len(by_validator[h]) - refused_by[h])):
+        mine, refusals = by_validator[hotkey], refused_by[hotkey]
+        ok = sum(r["outcome"] == "ok" for r in mine) / (len(mine) + refusals)
+        latencies = [r["latency_ms"] for r in mine]
+        late = sum(not r["in_time"] for r in mine)
+        timing = f"{statistics.median(latencies):>7.0f} {_percentile(latencies, 0.99):>7.0f}" if latencies else f"{'-':>7} {'-':>7}"
+        name = hotkey or "(unregistered or unverified callers)"
+        lines.append(f"  {name:<50} {len(mine) + refusals:>8} {ok:>6.1%} {refusals:>7} {late:>5} {timing}")
+    return lines
 
 
 def recorded_payout(journal_path: Path) -> Observed | None:
@@ -90,10 +111,10 @@ def subnet_lines(journal_path: Path, now: float) -> list[str]:
 
 
 def run_status(args: argparse.Namespace) -> None:
-    paths = [args.journal] if args.journal else sorted(Path(args.state_dir).expanduser().glob("journal-*.sqlite"))
-    if not paths or not all(p.is_file() for p in paths):
-        raise FileNotFoundError(f"no miner journal found ({args.journal or args.state_dir}): has the miner run with this --neuron.state_dir?")
-    for path in paths:
-        journal = RequestJournal(path, read_only=True)
+    chosen = which_journal.choose(args)
+    print(f"natix-miner status: {chosen.title()}")
+    journal = RequestJournal(chosen.path, read_only=True)
+    try:
         print(describe(journal, args.hours))
+    finally:
         journal.close()
