@@ -10,12 +10,12 @@ import argparse
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Descriptions kept as written; a flag's default appended unless it is None (nothing to say) or
-    the help already says it."""
+    """Descriptions kept as written; a flag's default appended unless it is None or "" (nothing to
+    say) or the help already says it."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default is None or "default" in text:
+        if action.default in (None, "") or "default" in text:
             return text
         return super()._get_help_string(action)
 

@@ -32,6 +32,9 @@ from .argparsing import HelpFormatter, Parser
 from .errors import SetupError
 
 
+SGLANG_ARGS_PRESET = "h100"  # what `sglang-args` shows without --config: a preset with SGLang tiers
+
+
 def preset_sglang_args(config_name: str) -> dict[str, dict]:
     """Tier name -> the keyword arguments its sglang.Engine gets (the models need not exist yet)."""
     config = load_config(config_name, check_models=False)
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     register.add_arguments(commands.add_parser("register", help="NATIX economy registration of your uid and model", formatter_class=HelpFormatter))
     commands.add_parser("doctor", help="check the set-up before starting (see `natix-miner doctor --help`)")
     sglang_args = commands.add_parser("sglang-args", help="the SGLang arguments of a preset's VLM tiers, as JSON (default: the h100 preset)", formatter_class=HelpFormatter)
-    sglang_args.add_argument("--config", default="h100", help="cascade preset or YAML (the h100 preset unless given: pass your own)")
+    sglang_args.add_argument("--config", default=SGLANG_ARGS_PRESET, help="cascade preset or YAML")
     engine_build.add_arguments(commands.add_parser("build", help="quantize and export a VLM judge from a recipe (configs/engines/)", description=engine_build.__doc__, formatter_class=HelpFormatter))
     status.add_arguments(commands.add_parser("status", help="chain figures and recent traffic from the miner's journal", formatter_class=HelpFormatter))
     report.add_arguments(commands.add_parser("report", help="PNG plots of the miner over a period", formatter_class=HelpFormatter))
@@ -95,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "build":
             code = engine_build.run_build(args)
         elif args.command == "sglang-args":
+            if args.config == SGLANG_ARGS_PRESET:
+                print(f"natix-miner sglang-args: the {SGLANG_ARGS_PRESET} preset (--config names another)", file=sys.stderr)
             print(json.dumps(preset_sglang_args(args.config), indent=2))
     except (FileNotFoundError, ValueError, SetupError, ConfigError) as exc:
         print(f"natix-miner {args.command}: {exc}", file=sys.stderr)
