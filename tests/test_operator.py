@@ -97,7 +97,7 @@ def test_the_report_draws_a_single_hour_as_points_on_the_period_asked_for(tmp_pa
     plt.close(fig)
 
 
-def test_local_mode_never_throttles_its_own_validator_and_the_client_prints_why_it_was_refused(tmp_path):
+def test_local_mode_never_throttles_its_own_validator_and_the_client_prints_why_it_was_refused(tmp_path, capsys):
     """Issue 16, item 1: the README's local eval got 368 of 400 refused by the default 5/s limit, and
     the client showed status=403 with no reason."""
     from tests.payloads import b64, jpeg_bytes
@@ -121,3 +121,12 @@ def test_local_mode_never_throttles_its_own_validator_and_the_client_prints_why_
         assert len(lines) == 2 and all("status=403" in line and "refused:" in line and "is not registered" in line for line in lines), done.stdout
     finally:
         stranger_miner.stop()
+    # Item 2: the refusals (never journalled one by one) are counted at stop, and status shows them;
+    # item 9: bittensor's console lines, which pm2 writes to its log file, carry no colour codes.
+    from natix_miner.cli import main
+
+    assert main(["status", "--neuron.state_dir", str(tmp_path / "b" / "state"), "--local"]) == 0
+    out = capsys.readouterr().out
+    assert "wallet default, hotkey default, netuid 72, local mode" in out.splitlines()[0]
+    assert "2 requests, 0 answered, 2 refused before the forward (unregistered 2); ok 0.0% of all" in out
+    assert "Info enabled" in stranger_miner.log() and "\x1b" not in stranger_miner.log()

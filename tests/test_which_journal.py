@@ -136,3 +136,22 @@ def test_the_tools_defaults_are_the_miners():
     args = build_parser().parse_args([])
     assert (getattr(args, "wallet.name"), getattr(args, "wallet.hotkey"), args.netuid, getattr(args, "neuron.state_dir")) == (
         which_journal.DEFAULT_WALLET, which_journal.DEFAULT_HOTKEY, which_journal.DEFAULT_NETUID, which_journal.DEFAULT_STATE_DIR)
+
+
+def test_miner_env_keys_agree_between_the_example_run_miner_sh_and_the_tools():
+    """The example's keys are all ones run_miner.sh reads (HARVEST_DIR was read but warned about as
+    unknown), and those the tools read to find the journal are among them."""
+    import re
+
+    from natix_miner.which_journal import read_env
+    from tests.wire.harness import REPO
+
+    script = (REPO / "run_miner.sh").read_text()
+    known = set(re.search(r'KNOWN_KEYS="([^"]*)"', script)[1].split())
+    example = (REPO / "miner.env.example").read_text().replace("# LOCAL=true", "LOCAL=true")
+    example_keys = set(re.findall(r"^([A-Z_]+)=", example, re.MULTILINE))
+    assert example_keys and example_keys <= known, example_keys - known
+    assert {"NETUID", "WALLET_NAME", "WALLET_HOTKEY", "LOCAL"} <= known
+    for key in known - {"LOCAL"}:
+        assert f"${{{key}" in script  # each known key is used, not only listed
+    assert read_env(REPO / "miner.env.example")["NETUID"] == "323"  # bash's reading: the comment after the value is dropped
