@@ -1,0 +1,103 @@
+import json
+import shutil
+
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from cascade.config import ConfigError, build_cascade, load_config
+from cascade.model_folder import ModelFolderError, check_model_folder, fetch_model
+from cascade.scenes import generate_scene
+from cascade.tiers.zero_shot import ROADWORK_PROMPTS, STREET_PROMPTS, ZeroShotTier
+from natix_miner.cli import main
+from tests.random_models import build_image_text_model
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    return build_image_text_model(tmp_path_factory.mktemp("clip") / "tiny-clip", "tiny-clip")
+
+
+def images():
+    return [generate_scene(i, roadwork=bool(i % 2)).image for i in range(3)] + [Image.new("L", (300, 90), 128)]
+
+
+def test_probability_is_the_roadwork_prompts_share_of_the_models_own_softmax(tiny_clip):
+    tier = ZeroShotTier(tiny_clip, "clip")
+    batch = images()
+    probabilities = [o.probability for o in tier.predict(batch)]
+    # the same number from CLIP's own forward: softmax over every prompt, summed over the roadwork ones
+    prompts = list(ROADWORK_PROMPTS + STREET_PROMPTS)
+    inputs = tier.processor(text=prompts, images=[im.convert("RGB") for im in batch], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        per_image = tier.model(**inputs).logits_per_image
+    expected = torch.softmax(per_image, dim=-1)[:, :len(ROADWORK_PROMPTS)].sum(-1)
+    assert probabilities == pytest.approx(expected.tolist(), abs=1e-5)
+    assert all(0.0 < p < 1.0 for p in probabilities) and len(set(probabilities)) == len(batch)
+    assert probabilities == pytest.approx([tier.predict([im])[0].probability for im in batch], abs=1e-5)
+
+
+def test_a_zero_shot_tier_from_yaml_answers_through_the_cascade(tiny_clip, tmp_path):
+    path = tmp_path / "zero-shot.yaml"
+    path.write_text(yaml.safe_dump({"tiers": [
+        {"name": "lite0", "kind": "classifier", "model": "builtin:efficientnet-lite0-roadwork", "exit_below": 0.0, "exit_above": 1.0},
+        {"name": "clip", "kind": "zero_shot", "model": str(tiny_clip), "hub_repo": "openai/clip-vit-base-patch32",
+         "weight": 2.0, "roadwork_prompts": ["a photo of roadwork"], "street_prompts": ["a photo of a street", "a photo of a road"]},
+    ]}))
+    cascade = build_cascade(load_config(str(path)))
+    clip = cascade.stages[1].tier.inner  # behind the micro-batcher
+    assert (clip.roadwork_prompts, clip.street_prompts) == (("a photo of roadwork",), ("a photo of a street", "a photo of a road"))
+    for image in images()[:2]:
+        result = cascade.predict(image)
+        assert 0.0 <= result.probability <= 1.0
+        assert result.settled_by == "clip" and set(result.tier_ms) == {"lite0", "clip"}  # lite0 never settles alone
+
+
+@pytest.mark.parametrize("tier, problem", [
+    ({"name": "c", "kind": "classifier", "model": "x", "street_prompts": ["a street"]}, "zero_shot tiers only"),
+    ({"name": "z", "kind": "zero_shot"}, "needs model"),
+    ({"name": "z", "kind": "zero_shot", "model": "builtin:x", "hub_repo": "a/b"}, "hub_repo needs model"),
+    ({"name": "z", "kind": "zero_shot", "model": "x", "runtime": "transformers"}, "does not apply to a zero_shot tier"),
+])
+def test_zero_shot_mistakes_are_named(tmp_path, tier, problem):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"tiers": [tier]}))
+    with pytest.raises(ConfigError, match=problem):
+        load_config(str(path), check_models=False)
+
+
+def test_the_layout_check_names_what_is_missing_and_the_command_that_fetches_it(tiny_clip, tmp_path):
+    check_model_folder(tiny_clip, "openai/clip-vit-base-patch32")  # complete: no complaint
+    partial = tmp_path / "partial"
+    shutil.copytree(tiny_clip, partial)
+    (partial / "model.safetensors").unlink()
+    with pytest.raises(ModelFolderError, match=r"lacks weights .*natix-miner fetch-model openai/clip-vit-base-patch32 --out .*partial"):
+        check_model_folder(partial, "openai/clip-vit-base-patch32")
+    # a sharded checkpoint whose download stopped half-way
+    (partial / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "model-00001-of-00002.safetensors"}}))
+    with pytest.raises(ModelFolderError, match="weight shard model-00001-of-00002.safetensors"):
+        check_model_folder(partial)
+    (partial / "tokenizer.json").unlink()
+    (partial / "tokenizer_config.json").unlink()
+    with pytest.raises(ModelFolderError, match="tokenizer"):
+        check_model_folder(partial)
+
+
+def test_a_config_whose_weights_are_missing_fails_in_one_line_naming_the_fetch(tmp_path):
+    path = tmp_path / "clip.yaml"
+    path.write_text(yaml.safe_dump({"tiers": [
+        {"name": "clip", "kind": "zero_shot", "model": "models/clip", "hub_repo": "openai/clip-vit-base-patch32"}]}))
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path))
+    message = str(caught.value)
+    assert "\n" not in message and "tier 'clip'" in message
+    assert f"`natix-miner fetch-model openai/clip-vit-base-patch32 --out {tmp_path / 'models' / 'clip'}`" in message
+
+
+def test_fetch_model_offline_says_what_it_needs(tmp_path, capsys):
+    with pytest.raises(ModelFolderError, match="could not download openai/clip-vit-base-patch32 .*internet access to huggingface.co"):
+        fetch_model("openai/clip-vit-base-patch32", tmp_path / "clip")
+    assert main(["fetch-model", "openai/clip-vit-base-patch32", "--out", str(tmp_path / "clip")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("natix-miner fetch-model: could not download") and "\n" not in error
