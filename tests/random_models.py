@@ -59,3 +59,37 @@ def build_image_text_model(folder: Path, architecture: str = "tiny-clip", seed: 
     model.eval().save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+SMOLVLM_256M = "HuggingFaceTB/SmolVLM-256M-Instruct"
+SMOLVLM_CHAT = ("<|im_start|>{% for message in messages %}User:{% for part in message['content'] %}"
+                "{% if part['type'] == 'image' %}<image>{% else %}{{ part['text'] }}{% endif %}{% endfor %}"
+                "<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}")
+
+
+def build_smolvlm_like(folder: Path, seed: int = 0, image_splitting: bool = True) -> Path:
+    """SmolVLM-256M's architecture (Idefics3: a SigLIP-B/16 512 px vision tower, pixel shuffle 4,
+    a 30-layer 576-wide Llama), random weights, for the vlm tier's transformers runtime."""
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
+    from transformers import (Idefics3Config, Idefics3ForConditionalGeneration, Idefics3ImageProcessor,
+                              Idefics3Processor, PreTrainedTokenizerFast)
+
+    words = ["<pad>", "<s>", "</s>", "<unk>", "yes", "Yes", "no", "No", "User:", "Assistant:"] + WORDS[4:]
+    specials = ["<|im_start|>", "<fake_token_around_image>", "<image>", "<end_of_utterance>", "<global-img>"]
+    specials += [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)]
+    tokenizer = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in specials])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    config = Idefics3Config(
+        vision_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, patch_size=16, image_size=512),
+        text_config=dict(model_type="llama", hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
+                         num_key_value_heads=3, vocab_size=49280, max_position_embeddings=8192, pad_token_id=0),
+        scale_factor=4, image_token_id=fast.convert_tokens_to_ids("<image>"), pad_token_id=0)
+    torch.manual_seed(seed)
+    model = Idefics3ForConditionalGeneration(config).eval()
+    images = Idefics3ImageProcessor(size={"longest_edge": 2048}, max_image_size={"longest_edge": 512}, do_image_splitting=image_splitting)
+    processor = Idefics3Processor(image_processor=images, tokenizer=fast, image_seq_len=64, chat_template=SMOLVLM_CHAT)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
