@@ -104,9 +104,9 @@ def uncached_copy(config_name: str, folder: Path, max_batch: int | None = None, 
         if max_batch is not None:
             section["max_batch"] = max_batch
         if random_weights and tier.hub_repo:
-            from tests.random_models import build_image_text_model
+            from tests.random_models import build_same_architecture
 
-            section["model"] = str(build_image_text_model(folder / tier.name, tier.hub_repo))
+            section["model"] = str(build_same_architecture(folder / tier.name, tier.hub_repo))
         elif tier.model and not tier.model.startswith(BUILTIN_PREFIX):
             section["model"] = str(config.model_folder(tier))
     path = folder / "uncached.yaml"

@@ -16,8 +16,10 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 # What fetch-model takes from a repository: configs, tokenizers and safetensors weights; not the
-# duplicate .bin / .h5 / .msgpack / ONNX copies many repositories also hold.
+# duplicate .bin / .h5 / .msgpack / ONNX copies many repositories also hold. PyTorch .bin weights
+# only when a repository has no safetensors.
 FETCH_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"]
+FALLBACK_WEIGHT_PATTERNS = ["pytorch_model*.bin"]
 
 
 class ModelFolderError(FileNotFoundError):
@@ -67,6 +69,8 @@ def fetch_model(repo: str, out: Path | str, revision: str | None = None) -> Path
         raise ModelFolderError("fetching a model needs `pip install huggingface_hub`") from None
     try:
         snapshot_download(repo_id=repo, revision=revision, local_dir=str(out), allow_patterns=FETCH_PATTERNS)
+        if not any((out / name).is_file() for name in WEIGHT_FILES):
+            snapshot_download(repo_id=repo, revision=revision, local_dir=str(out), allow_patterns=FALLBACK_WEIGHT_PATTERNS)
     except Exception as exc:  # offline, unknown or gated repository, refused token: all end the same way
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFolderError(

@@ -93,3 +93,12 @@ def build_smolvlm_like(folder: Path, seed: int = 0, image_splitting: bool = True
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+def build_same_architecture(folder: Path, hub_repo: str, seed: int = 0) -> Path:
+    """A random-weight stand-in for the checkpoint `hub_repo` names (a key of ARCHITECTURES, or SmolVLM-256M)."""
+    if hub_repo == SMOLVLM_256M:
+        return build_smolvlm_like(folder, seed)
+    if hub_repo not in ARCHITECTURES:
+        raise ValueError(f"no random-weight stand-in for {hub_repo}: choose one of {', '.join([*ARCHITECTURES, SMOLVLM_256M])}")
+    return build_image_text_model(folder, hub_repo, seed)

@@ -101,3 +101,28 @@ def test_fetch_model_offline_says_what_it_needs(tmp_path, capsys):
     assert main(["fetch-model", "openai/clip-vit-base-patch32", "--out", str(tmp_path / "clip")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("natix-miner fetch-model: could not download") and "\n" not in error
+
+
+def test_fetch_takes_safetensors_and_falls_back_to_bin_weights_only_when_a_repository_has_none(tmp_path, monkeypatch):
+    """The hub stood in for by a function that copies a repository's files matching allow_patterns."""
+    import fnmatch
+
+    import huggingface_hub
+
+    repositories = {
+        "org/safetensors": ["config.json", "preprocessor_config.json", "tokenizer.json", "model.safetensors", "pytorch_model.bin", "tf_model.h5"],
+        "org/bin-only": ["config.json", "preprocessor_config.json", "tokenizer_config.json", "spiece.model", "pytorch_model.bin", "flax_model.msgpack"],
+    }
+
+    def snapshot_download(repo_id, revision, local_dir, allow_patterns):
+        for name in repositories[repo_id]:
+            if any(fnmatch.fnmatch(name, pattern) for pattern in allow_patterns):
+                (tmp_path / local_dir).mkdir(parents=True, exist_ok=True)
+                (tmp_path / local_dir / name).write_text("{}")
+        return local_dir
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    first = fetch_model("org/safetensors", tmp_path / "a")
+    assert sorted(p.name for p in first.iterdir()) == ["config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json"]
+    second = fetch_model("org/bin-only", tmp_path / "b")
+    assert sorted(p.name for p in second.iterdir()) == ["config.json", "preprocessor_config.json", "pytorch_model.bin", "spiece.model", "tokenizer_config.json"]
