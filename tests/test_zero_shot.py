@@ -78,6 +78,8 @@ def test_the_layout_check_names_what_is_missing_and_the_command_that_fetches_it(
     (partial / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "model-00001-of-00002.safetensors"}}))
     with pytest.raises(ModelFolderError, match="weight shard model-00001-of-00002.safetensors"):
         check_model_folder(partial)
+    with pytest.raises(ModelFolderError, match="lacks weight shard .*copy the whole model folder there"):
+        ZeroShotTier(partial, "clip")  # the tier checks too, for folders no hub_repo names
     (partial / "tokenizer.json").unlink()
     (partial / "tokenizer_config.json").unlink()
     with pytest.raises(ModelFolderError, match="tokenizer"):

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from ..model_folder import check_model_folder
 from ..tier import Tier, TierOutput
 
 ROADWORK_PROMPTS = (
@@ -46,6 +47,7 @@ class ZeroShotTier(Tier):
                  roadwork_prompts: Sequence[str] | None = None, street_prompts: Sequence[str] | None = None):
         from transformers import AutoModel, AutoProcessor  # imported when a config asks for this tier
 
+        check_model_folder(Path(folder))  # a half-copied folder is named here, not deep inside transformers
         self.name, self.device = name, device
         self.processor = AutoProcessor.from_pretrained(str(folder))
         self.model = AutoModel.from_pretrained(str(folder)).to(device).eval()
