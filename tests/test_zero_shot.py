@@ -128,3 +128,23 @@ def test_fetch_takes_safetensors_and_falls_back_to_bin_weights_only_when_a_repos
     assert sorted(p.name for p in first.iterdir()) == ["config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json"]
     second = fetch_model("org/bin-only", tmp_path / "b")
     assert sorted(p.name for p in second.iterdir()) == ["config.json", "preprocessor_config.json", "pytorch_model.bin", "spiece.model", "tokenizer_config.json"]
+
+
+def test_calibrate_fits_the_zero_shot_tiers_threshold(tiny_clip, tmp_path):
+    from cascade.calibration import CalibratedTier, logit
+    from natix_miner.calibrate import calibrate_config
+    from natix_miner.evaluate import build_cases
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump({"tiers": [{"name": "clip", "kind": "zero_shot", "model": str(tiny_clip), "max_batch": 1}]}))
+    cases = build_cases(24, seed=5)
+    calibrate_config(str(path), cases)
+    section = yaml.safe_load(path.read_text())["tiers"][0]["calibration"]
+    cascade = build_cascade(load_config(str(path)))
+    tier = cascade.stages[0].tier
+    assert isinstance(tier, CalibratedTier) and tier.calibration.threshold == pytest.approx(section["threshold"])
+    raw = ZeroShotTier(tiny_clip, "clip")
+    for case in cases[:6]:  # the calibrated tier says roadwork exactly where the raw margin passes the fitted cut
+        image = case.decoded()
+        assert (tier.predict([image])[0].probability > 0.5) == (logit(raw.predict([image])[0].probability) > section["threshold"])
+    cascade.close()
