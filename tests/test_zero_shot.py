@@ -29,13 +29,24 @@ def test_probability_is_the_roadwork_prompts_share_of_the_models_own_softmax(tin
     probabilities = [o.probability for o in tier.predict(batch)]
     # the same number from CLIP's own forward: softmax over every prompt, summed over the roadwork ones
     prompts = list(ROADWORK_PROMPTS + STREET_PROMPTS)
-    inputs = tier.processor(text=prompts, images=[im.convert("RGB") for im in batch], padding=True, return_tensors="pt")
+    squares = [im.convert("RGB").resize((32, 32), Image.BICUBIC) for im in batch]  # the tiny tower's input size
+    inputs = tier.processor(text=prompts, images=squares, padding=True, return_tensors="pt")
     with torch.inference_mode():
         per_image = tier.model(**inputs).logits_per_image
     expected = torch.softmax(per_image, dim=-1)[:, :len(ROADWORK_PROMPTS)].sum(-1)
     assert probabilities == pytest.approx(expected.tolist(), abs=1e-5)
     assert all(0.0 < p < 1.0 for p in probabilities) and len(set(probabilities)) == len(batch)
     assert probabilities == pytest.approx([tier.predict([im])[0].probability for im in batch], abs=1e-5)
+
+
+def test_the_whole_image_is_seen_not_a_centre_crop(tiny_clip):
+    tier = ZeroShotTier(tiny_clip, "clip")
+    wide = Image.new("RGB", (300, 100), (90, 90, 90))
+    wide.paste((255, 120, 0), (0, 0, 60, 100))  # an orange block at the left edge, outside a centre crop
+    plain = Image.new("RGB", (300, 100), (90, 90, 90))
+    assert tier.predict([wide])[0].probability != pytest.approx(tier.predict([plain])[0].probability, abs=1e-6)
+    sliver = tier.predict([Image.new("RGB", (4000, 2), (200, 200, 200))])[0]  # would be 448,000 x 224 after an aspect-keeping resize
+    assert 0.0 < sliver.probability < 1.0
 
 
 def test_a_zero_shot_tier_from_yaml_answers_through_the_cascade(tiny_clip, tmp_path):

@@ -8,7 +8,8 @@ where s are the image's similarities to each prompt, scaled by the model's own l
 the softmax over all prompts, summed over the roadwork ones. Equal evidence for both groups sits
 exactly on 0.5, where validators round. A `calibration:` section fitted on labelled photographs
 (`natix-miner calibrate`) moves the threshold to where the data put it. The prompts are embedded
-once at load; each image then costs one forward of the vision tower.
+once at load; each image then costs one forward of the vision tower, on the whole image
+resized to the tower's square (no centre crop).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class ZeroShotTier(Tier):
         self.roadwork_prompts = tuple(roadwork_prompts or ROADWORK_PROMPTS)
         self.street_prompts = tuple(street_prompts or STREET_PROMPTS)
         self.architecture = type(self.model).__name__
+        self.image_size = int(self.model.config.vision_config.image_size)
         self.text = self._embed_prompts(self.roadwork_prompts + self.street_prompts)  # (prompts, dim), unit length
         self.scale = float(self.model.logit_scale.detach().exp())
         self._lock = threading.Lock()
@@ -69,7 +71,12 @@ class ZeroShotTier(Tier):
 
     def roadwork_margin(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """Per image: logsumexp of the scaled roadwork similarities minus the street ones (the log-odds)."""
-        pixels = self.processor(images=[image.convert("RGB") for image in images], return_tensors="pt")["pixel_values"]
+        # The whole image, squeezed to the tower's square, as the classifier tier does: the processor's
+        # centre crop could cut roadwork at the sides out, and its aspect-keeping resize would blow a
+        # 4000x4 image up to millions of pixels.
+        size = (self.image_size, self.image_size)
+        squares = [image.convert("RGB").resize(size, Image.BICUBIC) for image in images]
+        pixels = self.processor(images=squares, return_tensors="pt")["pixel_values"]
         with self._lock, torch.inference_mode():
             features = _embedding(self.model.get_image_features(pixel_values=pixels.to(self.device))).float()
         similarities = self.scale * torch.nn.functional.normalize(features, dim=-1) @ self.text.T
