@@ -7,6 +7,7 @@ answers later than 9 s, non-200 answers, and the miner's CPU and resident memory
 
     .venv/bin/python benchmarks/load.py --config cpu-default --validators 4 --concurrency 16 --duration 30
     .venv/bin/python benchmarks/load.py ... --max-batch 1      # the same without micro-batching
+    .venv/bin/python benchmarks/load.py --config cpu-zeroshot --random-weights   # before fetching CLIP
 
 The client shares this machine with the miner: on 2 cores both compete, so compare runs made
 side by side, never figures from different machines.
@@ -18,12 +19,13 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import sqlite3
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -58,6 +60,7 @@ class LoadReport:
     late: int
     cpu_percent: list[float]
     rss_mib: list[float]
+    stood: dict[str, int] = field(default_factory=dict)  # the miner's journal: answers by the tier whose answer stood
 
     @property
     def throughput(self) -> float:
@@ -75,19 +78,36 @@ class LoadReport:
             f"  latency ms: p50 {self.percentile(0.5) * 1000:.0f}  p95 {self.percentile(0.95) * 1000:.0f}  "
             f"p99 {self.percentile(0.99) * 1000:.0f}  max {self.latencies[-1] * 1000:.0f}",
             f"  miner CPU mean {statistics.mean(cpu):.0f}% (100% = one core)   RSS MiB first {rss[0]:.0f} last {rss[-1]:.0f} max {max(rss):.0f}",
+            "  answers by the tier that settled them (the last tier run): "
+            + ", ".join(f"{tier} {count}" for tier, count in sorted(self.stood.items(), key=lambda kv: -kv[1])),
         ])
 
 
-def uncached_copy(config_name: str, folder: Path, max_batch: int | None = None) -> Path:
+def answers_by_tier(state_dir: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for path in state_dir.glob("journal-*.sqlite"):
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            for tier, count in db.execute("SELECT tier, COUNT(*) FROM requests GROUP BY tier"):
+                counts[tier] = counts.get(tier, 0) + count
+    return counts
+
+
+def uncached_copy(config_name: str, folder: Path, max_batch: int | None = None, random_weights: bool = False) -> Path:
     """The preset with its result cache off (validators never repeat an image), model paths made
-    absolute, and optionally another max_batch for every tier."""
-    config = load_config(config_name)
+    absolute, and optionally another max_batch for every tier. `random_weights`: tiers fetched
+    from the hub (`hub_repo`) get a model of the same architecture with random weights, built
+    here (tests/random_models.py), so their cost can be measured without the download."""
+    config = load_config(config_name, check_models=not random_weights)
     raw = yaml.safe_load(config.source.read_text())
     raw["cache_size"] = 0
     for section, tier in zip(raw["tiers"], config.tiers):
         if max_batch is not None:
             section["max_batch"] = max_batch
-        if tier.model and not tier.model.startswith(BUILTIN_PREFIX):
+        if random_weights and tier.hub_repo:
+            from tests.random_models import build_same_architecture
+
+            section["model"] = str(build_same_architecture(folder / tier.name, tier.hub_repo))
+        elif tier.model and not tier.model.startswith(BUILTIN_PREFIX):
             section["model"] = str(config.model_folder(tier))
     path = folder / "uncached.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -152,12 +172,13 @@ def run_load(label: str, miner_args: list[str], validators: int, concurrency: in
             elapsed = time.monotonic() - started
         done.set()
         miner.stop()
+        stood = answers_by_tier(Path(tmp) / "state")
     latencies = sorted(t for t, _ in results)
     return LoadReport(
         label, len(results), elapsed, latencies,
         failed=sum(1 for _, status in results if status != 200),
         late=sum(1 for t in latencies if t > VALIDATOR_TIMEOUT_S),
-        cpu_percent=[c for c, _ in samples], rss_mib=[r for _, r in samples],
+        cpu_percent=[c for c, _ in samples], rss_mib=[r for _, r in samples], stood=stood,
     )
 
 
@@ -173,11 +194,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--max-batch", type=int, help="override every tier's max_batch (1: no micro-batching)")
     parser.add_argument("--images", type=int, default=64, help="distinct challenges, cycled (the miner's cache is off)")
+    parser.add_argument("--random-weights", action="store_true", help="tiers with a hub_repo: same architecture, random weights (no download)")
     args = parser.parse_args()
     payloads = challenge_payloads(args.images)
     with tempfile.TemporaryDirectory() as tmp:
-        config = uncached_copy(args.config, Path(tmp), args.max_batch)
+        config = uncached_copy(args.config, Path(tmp), args.max_batch, args.random_weights)
         batching = "" if args.max_batch is None else f", max_batch {args.max_batch}"
+        batching += ", random weights" if args.random_weights else ""
         label = f"preset {args.config}{batching}, {args.validators} validators, concurrency {args.concurrency}"
         print(run_load(label, ["--config", str(config)], args.validators, args.concurrency, args.duration, payloads).lines())
 

@@ -4,6 +4,7 @@ The run a GPU box owes the cascade issue: the classifier and detector tiers' CUD
 
     .venv/bin/python benchmarks/tier_throughput.py --config my-gpu.yaml --device cuda --batch 1,8,32,128
     .venv/bin/python benchmarks/tier_throughput.py --config cpu-default --batch 1,8      # the same on CPU
+    .venv/bin/python benchmarks/tier_throughput.py --config cpu-zeroshot --random-weights   # CLIP's cost, no download
 
 Each tier gets the same validator-style challenges (natix-miner eval's), whole batches through
 `Tier.predict` as the micro-batcher hands them over, preprocessing included; CUDA work is
@@ -14,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.load import uncached_copy  # noqa: E402
 from benchmarks.timing import batches, timed_pass  # noqa: E402
 from cascade.config import build_tier, load_config  # noqa: E402
 from natix_miner.evaluate import build_cases  # noqa: E402
@@ -32,8 +35,14 @@ def main() -> None:
     parser.add_argument("--batch", default="1,8,32")
     parser.add_argument("--count", type=int, default=256, help="challenges")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--random-weights", action="store_true", help="tiers with a hub_repo: same architecture, random weights (no download)")
     args = parser.parse_args()
-    config = load_config(args.config, args.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        config_name = str(uncached_copy(args.config, Path(tmp), random_weights=True)) if args.random_weights else args.config
+        measure(args, load_config(config_name, args.device))
+
+
+def measure(args, config) -> None:
     images = [c.decoded() for c in build_cases(args.count, seed=0)]
     cuda = torch.cuda.is_available()
     print(f"{args.config} on {args.device or 'its devices'}; {len(images)} challenges"

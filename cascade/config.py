@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .batching import BatchingTier
 from .calibration import CalibratedTier, Calibration
 from .engine import Cascade, CircuitBreaker, Stage
+from .model_folder import ModelFolderError, check_model_folder
 from .tiers.vlm import DEFAULT_PROMPT
 from .image import DEFAULT_FORMATS, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
 
@@ -59,10 +60,13 @@ class TokenPruningSection(_Strict):
 
 class TierSection(_Strict):
     name: str
-    kind: Literal["classifier", "hf_classifier", "detector", "vlm"]
+    kind: Literal["classifier", "hf_classifier", "detector", "vlm", "zero_shot"]
     # "builtin:NAME", or a folder, absolute or relative to the YAML file. For a VLM: the model
     # folder (Hugging Face layout, or a compression/ export); sglang_http may do without one.
     model: str | None = None
+    # The hub repository `model` is fetched from (`natix-miner fetch-model REPO --out FOLDER`): the
+    # folder's layout is then checked at load, and a missing one names that command.
+    hub_repo: str | None = None
     device: str = "cpu"
     exit_below: float = Field(0.0, ge=0.0, le=1.0)
     exit_above: float = Field(1.0, ge=0.0, le=1.0)
@@ -91,6 +95,9 @@ class TierSection(_Strict):
     kv_cache_dtype: str = "auto"  # tensorrt_llm
     top_logprobs: int = Field(20, ge=2, le=100)
     timeout_s: float = Field(8.0, gt=0.0)  # sglang_http request timeout
+    # zero_shot (CLIP / SigLIP): prompts describing roadwork, and streets without it (default: the tier's)
+    roadwork_prompts: list[str] | None = Field(None, min_length=1)
+    street_prompts: list[str] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -125,6 +132,10 @@ class TierSection(_Strict):
             raise ValueError("token_pruning applies to classifier and hf_classifier tiers (ViTs) only")
         if self.server_args and self.runtime != "sglang":
             raise ValueError("server_args apply to runtime sglang only")
+        if (self.roadwork_prompts or self.street_prompts) and self.kind != "zero_shot":
+            raise ValueError("roadwork_prompts and street_prompts apply to zero_shot tiers only")
+        if self.hub_repo and (self.model is None or self.model.startswith(BUILTIN_PREFIX)):
+            raise ValueError("hub_repo needs model: the local folder the repository is fetched into")
         return self
 
 
@@ -200,7 +211,12 @@ def load_config(name_or_path: str, device_override: str | None = None, check_mod
     config.source = path
     for tier in config.tiers if check_models else []:
         folder = config.model_folder(tier)
-        if folder is not None and not folder.exists():
+        if tier.hub_repo:
+            try:
+                check_model_folder(folder, tier.hub_repo)
+            except ModelFolderError as exc:
+                raise ConfigError(f"{path}: tier {tier.name!r} {exc}") from None
+        elif folder is not None and not folder.exists():
             raise ConfigError(f"{path}: tier {tier.name!r} model {folder} does not exist")
     return config
 
@@ -225,6 +241,10 @@ def build_tier(config: CascadeConfig, tier: TierSection):
         from .tiers.hf_classifier import HFClassifierTier
 
         return HFClassifierTier(folder, tier.name, tier.device, tier.positive_label, tier.token_pruning)
+    if tier.kind == "zero_shot":
+        from .tiers.zero_shot import ZeroShotTier
+
+        return ZeroShotTier(folder, tier.name, tier.device, tier.roadwork_prompts, tier.street_prompts)
     from .tiers.vlm import VLMJudgeTier
 
     if tier.runtime == "transformers":

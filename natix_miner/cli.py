@@ -11,6 +11,7 @@
   natix-miner doctor      check wallet, registration, port, IP, models, disk and GPU before starting
   natix-miner sglang-args print, as JSON, the arguments each SGLang tier of a preset hands to SGLang
   natix-miner build       quantize a VLM judge with ModelOpt and export it for SGLang / TensorRT-LLM
+  natix-miner fetch-model download a preset's weights (e.g. CLIP) once into a local folder
   natix-miner status      the miner's latest chain figures and the last day's traffic
   natix-miner report      a PNG of incentive, latency, traffic and replayed reward over a period
 """
@@ -24,6 +25,7 @@ from cascade import detector_training
 from cascade import distill as distillation
 from cascade import training
 from cascade.config import ConfigError, load_config, sglang_server_args
+from cascade.model_folder import fetch_model
 from compression import build as engine_build
 
 from . import calibrate, model_card, register, report, status
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_doctor(argv[1:])
     parser = Parser(prog="natix-miner", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,train-detector,distill,eval,calibrate,model-card,register,doctor,build,sglang-args,status,report}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,train-detector,distill,eval,calibrate,model-card,register,doctor,build,fetch-model,sglang-args,status,report}")
     commands.add_parser("run", help="start the miner (see `natix-miner run --help`)")
     train = commands.add_parser("train", help="fine-tune the roadwork classifier", formatter_class=HelpFormatter)
     training.add_arguments(train)
@@ -69,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     sglang_args = commands.add_parser("sglang-args", help="the SGLang arguments of a preset's VLM tiers, as JSON (default: the h100 preset)", formatter_class=HelpFormatter)
     sglang_args.add_argument("--config", default=SGLANG_ARGS_PRESET, help="cascade preset or YAML")
     engine_build.add_arguments(commands.add_parser("build", help="quantize and export a VLM judge from a recipe (configs/engines/)", description=engine_build.__doc__, formatter_class=HelpFormatter))
+    fetch = commands.add_parser("fetch-model", help="download a model from the Hugging Face hub once into a local folder (for presets that name a hub_repo)", formatter_class=HelpFormatter)
+    fetch.add_argument("repo", help="hub repository, e.g. openai/clip-vit-base-patch32")
+    fetch.add_argument("--out", required=True, help="the folder a tier's `model:` points at")
+    fetch.add_argument("--revision", default=None, help="a branch, tag or commit (default: main)")
     status.add_arguments(commands.add_parser("status", help="chain figures and recent traffic from the miner's journal", formatter_class=HelpFormatter))
     report.add_arguments(commands.add_parser("report", help="PNG plots of the miner over a period", formatter_class=HelpFormatter))
     args = parser.parse_args(argv)
@@ -97,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             status.run_status(args)
         elif args.command == "build":
             code = engine_build.run_build(args)
+        elif args.command == "fetch-model":
+            print(f"model ready: {fetch_model(args.repo, args.out, args.revision)}")
         elif args.command == "sglang-args":
             if args.config == SGLANG_ARGS_PRESET:
                 print(f"natix-miner sglang-args: the {SGLANG_ARGS_PRESET} preset (--config names another)", file=sys.stderr)

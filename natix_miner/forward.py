@@ -55,6 +55,10 @@ class ForwardHandler:
         self.model_url = model_url
         # Requests wait for a free worker here, never on the event loop.
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cascade")
+        # No caller may hold more than half the workers: one validator sending heavy images (16 MP
+        # PNGs, at its allowed rate) must not queue another's answers behind them.
+        self.per_caller = max(1, workers // 2)
+        self._caller_slots: dict[str, asyncio.Semaphore] = {}  # registered validators only: bounded
         self.outcomes: Counter[str] = Counter()
         self.journal = journal  # natix_miner.journal.RequestJournal, or None
         self.metrics = metrics  # natix_miner.metrics.MinerMetrics, or None
@@ -71,19 +75,21 @@ class ForwardHandler:
             return self.deadline_s
         return max(MIN_BUDGET_S, min(self.deadline_s, client_timeout_s - CLIENT_MARGIN_S))
 
-    async def answer(self, payload: str, budget_s: float | None = None) -> Answer:
+    async def _scored(self, payload: str, cascade_deadline: float, caller: str | None) -> CascadeResult:
+        slot = self._caller_slots.setdefault(caller or "?", asyncio.Semaphore(self.per_caller))
+        async with slot:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self._score, payload, cascade_deadline)
+
+    async def answer(self, payload: str, budget_s: float | None = None, caller: str | None = None) -> Answer:
         started = time.perf_counter()
         tier_ms: dict[str, float] = {}
         detail = ""
         budget_s = self.deadline_s if budget_s is None else budget_s
-        loop = asyncio.get_running_loop()
         # The cascade stops itself a little early and answers with what it has; the outer timeout
         # is the backstop for time lost before it starts (a queue of requests, a slow decode).
         cascade_deadline = time.monotonic() + CASCADE_SHARE * budget_s
         try:
-            result = await asyncio.wait_for(
-                loop.run_in_executor(self.executor, self._score, payload, cascade_deadline), timeout=budget_s
-            )
+            result = await asyncio.wait_for(self._scored(payload, cascade_deadline, caller), timeout=budget_s)
             prediction = result.probability  # finite and within [0, 1]: the cascade guarantees it
             outcome, explanation, tier_ms = "ok", result.explanation, result.tier_ms
             settled_by = "cache" if result.cached else result.settled_by
@@ -104,7 +110,8 @@ class ForwardHandler:
     async def forward(self, synapse: ImageSynapse) -> ImageSynapse:
         self.last_request_at = time.time()
         payload_chars = len(synapse.image or "")
-        answer = await self.answer(synapse.image, self.budget_s(synapse.timeout))
+        caller = synapse.dendrite.hotkey if synapse.dendrite is not None else "?"
+        answer = await self.answer(synapse.image, self.budget_s(synapse.timeout), caller)
         image = synapse.image
         synapse.prediction = answer.prediction
         if answer.outcome.startswith("rejected"):
@@ -112,7 +119,6 @@ class ForwardHandler:
         if isinstance(synapse, ExtendedImageSynapse):
             synapse.model_url = self.model_url
             synapse.explanation = answer.explanation if answer.prediction > 0.5 else ""
-        caller = synapse.dendrite.hotkey if synapse.dendrite is not None else "?"
         # Disk work in a thread, awaited: committed before the answer leaves (a crash after this
         # loses nothing), yet a journal busy pruning never stalls the event loop's other requests.
         await asyncio.get_running_loop().run_in_executor(None, self._keep, caller, synapse, image, answer)

@@ -9,7 +9,7 @@ import pytest
 from natix_miner.cli import main
 
 SUBCOMMANDS = ["run", "doctor", "train", "train-detector", "distill", "eval", "calibrate", "model-card", "register",
-               "sglang-args", "build", "status", "report"]
+               "sglang-args", "build", "fetch-model", "status", "report"]
 
 
 def help_of(capsys, command: str) -> str:

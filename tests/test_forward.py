@@ -126,3 +126,31 @@ def test_a_short_client_timeout_shortens_the_deadline():
     answered = run(h.forward(synapse))
     tier.release.set()
     assert answered.prediction == 0.5 and time.perf_counter() - started < 1.5
+
+
+def test_one_caller_with_heavy_images_cannot_queue_another_callers_answers():
+    """Issue 17, item 5: eight concurrent heavy images from one validator pushed another's answers
+    from 20 ms to 5-6 s. No caller holds more than half the workers."""
+
+    class SlowOnBigImages(Tier):
+        name = "size-bound"
+
+        def predict(self, images):
+            if images[0].size[0] > 300:
+                time.sleep(1.0)  # a heavy decode and inference
+            return [TierOutput(0.3, "") for _ in images]
+
+    forward = handler(SlowOnBigImages(), deadline_s=8.0, workers=4)
+    heavy, light = b64(jpeg_bytes(seed=2, size=448)), b64(jpeg_bytes(seed=3))
+
+    async def scenario():
+        flood = [asyncio.create_task(forward.answer(heavy, caller="5Heavy")) for _ in range(8)]
+        await asyncio.sleep(0.1)  # the heavy caller's requests are all in
+        started = time.perf_counter()
+        quiet = await forward.answer(light, caller="5Quiet")
+        waited = time.perf_counter() - started
+        await asyncio.gather(*flood)
+        return quiet, waited
+
+    quiet, waited = run(scenario())
+    assert quiet.outcome == "ok" and waited < 0.5, waited  # not behind the heavy caller's 2 s of queue

@@ -8,10 +8,12 @@ from cascade.config import ConfigError, list_presets, load_config, sglang_server
 from natix_miner.cli import main
 
 GPU_PRESETS = ("h100", "blackwell")
+# Presets whose strongest tier (a VLM judge, or a zero-shot model of web photographs) sees every image.
+EVERY_IMAGE_JUDGED = {"h100": "vlm-judge", "blackwell": "vlm-judge", "cpu-zeroshot": "clip"}
 
 
 def test_every_preset_validates():
-    assert {"cpu-default", *GPU_PRESETS} <= set(list_presets())
+    assert {"cpu-default", *GPU_PRESETS, *EVERY_IMAGE_JUDGED} <= set(list_presets())
     for name in list_presets():
         config = load_config(name, check_models=False)
         assert config.deadline_s < 9.0 and config.tiers
@@ -32,6 +34,23 @@ def _judge(preset):
 def test_gpu_presets_need_their_built_models():
     with pytest.raises(ConfigError, match="model .*artifacts.* does not exist"):
         load_config("h100")
+
+
+@pytest.mark.parametrize("preset, judge", EVERY_IMAGE_JUDGED.items())
+def test_no_tier_settles_before_the_judge(preset, judge):
+    """The drawing-trained classifier fuses its vote but never settles an image alone."""
+    config = load_config(preset, check_models=False)
+    names = [t.name for t in config.tiers]
+    assert names[-1] == judge
+    for tier in config.tiers[:-1]:
+        assert (tier.exit_below, tier.exit_above) == (0.0, 1.0)
+    assert config.tiers[-1].weight > max(t.weight for t in config.tiers[:-1])
+
+
+def test_the_cpu_zero_shot_preset_names_the_command_that_fetches_its_weights():
+    with pytest.raises(ConfigError, match=r"tier 'clip' model folder .*artifacts/clip-vit-base-patch32 does not exist: "
+                                          r"fetch it with `natix-miner fetch-model openai/clip-vit-base-patch32 --out "):
+        load_config("cpu-zeroshot")
 
 
 def test_sglang_args_command_prints_json(capsys):
