@@ -82,10 +82,13 @@ def _from_env(path: Path) -> dict:
     """The identity run_miner.sh gives the miner from this file: in real mode WALLET_NAME, WALLET_HOTKEY
     and NETUID; with LOCAL=true local mode with the default wallet and NETUID (72 if unset)."""
     env = read_env(path)
+    netuid = env.get("NETUID") or None
+    if netuid is not None and not netuid.isdigit():
+        raise ValueError(f"{path} sets NETUID={netuid!r}, not a number: 72 mainnet, 323 testnet")
     if env.get("LOCAL", "false") == "true":
-        return {"local": True, "netuid": int(env.get("NETUID") or DEFAULT_NETUID)}
+        return {"local": True, "netuid": int(netuid or DEFAULT_NETUID)}
     found = {"local": False, "wallet_name": env.get("WALLET_NAME"), "wallet_hotkey": env.get("WALLET_HOTKEY"),
-             "netuid": int(env["NETUID"]) if env.get("NETUID") else None}
+             "netuid": int(netuid) if netuid else None}
     return {key: value for key, value in found.items() if value not in (None, "")}
 
 

@@ -74,6 +74,10 @@ def test_miner_env_chooses_and_flags_override_it(state, tmp_path, capsys):
     code, out, _ = status(capsys, "--state-dir", str(state), "--env", str(other))
     assert code == 0 and "netuid 72, local mode" in out.splitlines()[0]
 
+    other.write_text("NETUID=seventytwo\n")
+    code, _, err = status(capsys, "--state-dir", str(state), "--env", str(other))
+    assert code == 2 and "sets NETUID='seventytwo', not a number" in err
+
 
 def test_a_miner_with_no_journal_there_is_named_with_what_exists(state, capsys):
     code, _, err = status(capsys, "--state-dir", str(state), "--wallet.name", "carol", "--netuid", "323")
