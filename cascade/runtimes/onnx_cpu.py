@@ -1,4 +1,5 @@
-"""Run a torch image model through ONNX Runtime on the CPU.
+"""Run an image model through ONNX Runtime on the CPU: a torch module exported at load, or an
+exported .onnx file (`cpu_session`, which needs no torch).
 
 On 2 CPU cores ONNX Runtime runs the EfficientNet-Lite0 model 3.6x faster than eager torch
 (channels_last, batch 8), the whole tier with its preprocessing 2.4x (benchmarks/README.md), with
@@ -11,24 +12,38 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from . import RuntimeUnavailable
+
+if TYPE_CHECKING:
+    import torch
+
+
+def cpu_session(model: bytes | str, threads: int | None = None):
+    """An ONNX Runtime CPU session for a serialized model or a .onnx path; `threads` None: ONNX
+    Runtime's default (one per physical core)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise RuntimeUnavailable(
+            "runtime onnxruntime needs the onnxruntime package (pip install onnxruntime), "
+            "or set the tier's runtime to torch"
+        ) from None
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or 0
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 class OnnxCpuModel:
     """`model` exported to ONNX (batch size free) and served by an ONNX Runtime CPU session."""
 
     def __init__(self, model: torch.nn.Module, input_size: int, threads: int | None = None):
-        try:
-            import onnxruntime
-        except ImportError:
-            raise RuntimeUnavailable(
-                "runtime onnxruntime needs the onnxruntime package (pip install onnxruntime), "
-                "or set the tier's runtime to torch"
-            ) from None
+        import torch
+
         buffer = io.BytesIO()
         example = torch.zeros(2, 3, input_size, input_size)
         with warnings.catch_warnings():  # the TorchScript exporter announces its deprecation on every call
@@ -37,10 +52,7 @@ class OnnxCpuModel:
                 model.eval(), example, buffer, input_names=["pixels"], output_names=["logits"],
                 dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False, opset_version=17,
             )
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(buffer.getvalue(), threads or torch.get_num_threads())
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         # ONNX Runtime releases the GIL while it runs: the event loop keeps decoding meanwhile.

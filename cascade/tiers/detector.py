@@ -3,21 +3,30 @@
 Detections whose class is mapped to a roadwork category (cones, barriers, signs, machinery,
 workers ...) are combined by noisy-OR of their confidences, then squeezed into [floor, ceiling]:
 seeing nothing is not proof of no roadwork (a crop can cut it out), and one box is not certainty.
+
+Two runtimes find the boxes: `torch` runs `detector.pt` through ultralytics' predictor;
+`onnxruntime` runs `detector.onnx` (written beside it by `natix-miner export-onnx`) with numpy
+pre- and post-processing and imports neither torch nor ultralytics (cascade/runtimes/onnx_yolo.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
 from PIL import Image
 
+from ..runtimes.onnx_yolo import Detection, OnnxYolo
 from ..tier import Tier, TierOutput
 
 WEIGHTS_FILE = "detector.pt"  # in a detector folder (what `natix-miner train-detector` writes, builtin:yolo11n-roadwork)
+ONNX_FILE = "detector.onnx"  # beside it, from `natix-miner export-onnx FOLDER`
+MANIFEST = "manifest.yaml"
 
 
 def _side(x_centre: float, width: float) -> str:
@@ -53,6 +62,58 @@ def import_yolo():
     Image.open = patches._image_open
     return YOLO
 
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def onnx_weights(weights: Path) -> Path:
+    """The detector.onnx that runtime onnxruntime serves for `weights` (a folder or a .onnx file),
+    refused when the folder's detector.pt has changed since it was exported."""
+    folder = weights if weights.is_dir() else weights.parent
+    path = weights / ONNX_FILE if weights.is_dir() else weights
+    if path.suffix != ".onnx" or not path.is_file():
+        raise FileNotFoundError(
+            f"runtime onnxruntime serves {path.parent / ONNX_FILE}, which does not exist: "
+            f"export it with `natix-miner export-onnx {folder}`, or set the tier's runtime to torch"
+        )
+    manifest = folder / MANIFEST
+    exported = (yaml.safe_load(manifest.read_text()) or {}).get("onnx") if manifest.is_file() else None
+    source = folder / (exported or {}).get("source", WEIGHTS_FILE)
+    if exported and exported.get("file") == path.name and source.is_file() and file_sha256(source) != exported.get("source_sha256"):
+        raise ValueError(
+            f"{path} was exported from another {source.name} than the one beside it: "
+            f"re-export it with `natix-miner export-onnx {folder}`"
+        )
+    return path
+
+
+class UltralyticsYolo:
+    """detector.pt through ultralytics' predictor in torch; detections as OnnxYolo gives them."""
+
+    def __init__(self, weights: Path, image_size: int, min_confidence: float, device: str):
+        YOLO = import_yolo()
+        if weights.is_dir():
+            weights = weights / WEIGHTS_FILE
+        if not weights.is_file():
+            raise FileNotFoundError(f"detector weights {weights} do not exist")
+        self.model = YOLO(str(weights), task="detect")
+        self.names = {int(k): str(v) for k, v in self.model.names.items()}
+        self.image_size, self.min_confidence, self.device = image_size, min_confidence, device
+
+    def detect(self, images: Sequence[Image.Image]) -> list[list[Detection]]:
+        results = self.model.predict(
+            list(images), imgsz=self.image_size, conf=self.min_confidence, device=self.device, verbose=False,
+        )
+        return [
+            [
+                Detection(int(cls), float(confidence), tuple(box))
+                for cls, confidence, box in zip(result.boxes.cls.tolist(), result.boxes.conf.tolist(), result.boxes.xyxy.tolist())
+            ]
+            for result in results
+        ]
+
+
 class DetectorTier(Tier):
     def __init__(
         self,
@@ -64,39 +125,40 @@ class DetectorTier(Tier):
         floor: float = 0.1,
         ceiling: float = 0.97,
         image_size: int = 224,
+        runtime: str = "torch",
+        threads: int | None = None,  # onnxruntime's intra-op threads; None: one per physical core
     ):
-        YOLO = import_yolo()
-        self.name, self.device = name, device
+        self.name, self.device, self.runtime = name, device, runtime
         weights = Path(weights)
-        if weights.is_dir():
-            weights = weights / WEIGHTS_FILE
-        if not weights.is_file():
-            raise FileNotFoundError(f"detector weights {weights} do not exist")
-        self.model = YOLO(str(weights), task="detect")
+        if runtime == "onnxruntime":
+            if device != "cpu":
+                raise ValueError(f"runtime onnxruntime runs on the CPU; for {device} use runtime torch")
+            self.model = OnnxYolo(onnx_weights(weights), image_size, min_confidence, threads)
+        else:
+            self.model = UltralyticsYolo(weights, image_size, min_confidence, device)
         names = self.model.names
         # Class name in the model -> roadwork category in explanations; default: every class counts.
-        self.classes = classes or {str(n): str(n) for n in names.values()}
-        unknown = set(self.classes) - {str(n) for n in names.values()}
+        self.classes = classes or {n: n for n in names.values()}
+        unknown = set(self.classes) - set(names.values())
         if unknown:
-            raise ValueError(f"{weights}: classes {sorted(unknown)} are not among the model's {sorted(map(str, names.values()))}")
+            raise ValueError(f"{weights}: classes {sorted(unknown)} are not among the model's {sorted(names.values())}")
         self.min_confidence, self.floor, self.ceiling, self.image_size = min_confidence, floor, ceiling, image_size
         self._lock = threading.Lock()
 
+    def detections(self, images: Sequence[Image.Image]) -> list[list[Detection]]:
+        """Per image, every box the model keeps, most confident first."""
+        with self._lock:
+            return self.model.detect([image.convert("RGB") for image in images])
+
     def roadwork_detections(self, images: Sequence[Image.Image]) -> list[list[tuple[str, float, float, float]]]:
         """Per image: (category, confidence, x centre, image width) of each roadwork detection."""
-        with self._lock:
-            results = self.model.predict(
-                [image.convert("RGB") for image in images], imgsz=self.image_size, conf=self.min_confidence,
-                device=self.device, verbose=False,
-            )
         per_image = []
-        for image, result in zip(images, results):
-            found = []
-            for cls, confidence, box in zip(result.boxes.cls.tolist(), result.boxes.conf.tolist(), result.boxes.xyxy.tolist()):
-                category = self.classes.get(str(result.names[int(cls)]))
-                if category is not None:
-                    found.append((category, float(confidence), (box[0] + box[2]) / 2, float(image.width)))
-            per_image.append(found)
+        for image, found in zip(images, self.detections(images)):
+            per_image.append([
+                (self.classes[self.model.names[d.class_id]], d.confidence, (d.box[0] + d.box[2]) / 2, float(image.width))
+                for d in found
+                if self.model.names[d.class_id] in self.classes
+            ])
         return per_image
 
     def predict(self, images: Sequence[Image.Image]) -> list[TierOutput]:
@@ -111,4 +173,4 @@ class DetectorTier(Tier):
         return outputs
 
     def describe(self) -> str:
-        return f"{self.name}: YOLO detector ({len(self.classes)} roadwork classes) on {self.device}"
+        return f"{self.name}: YOLO detector ({len(self.classes)} roadwork classes) on {self.device} ({self.runtime})"
