@@ -18,7 +18,7 @@ from .image import DEFAULT_FORMATS, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_PIXEL
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
 BUILTIN_PREFIX = "builtin:"
-CLASSIFIER_RUNTIMES = ("torch", "onnxruntime")
+CPU_RUNTIMES = ("torch", "onnxruntime")  # classifier and detector tiers
 VLM_RUNTIMES = ("transformers", "sglang", "sglang_http", "tensorrt_llm")
 # Validators wait 9 s; keep room for the network and the HTTP stack on both ends.
 VALIDATOR_TIMEOUT_S = 9.0
@@ -78,13 +78,14 @@ class TierSection(_Strict):
     calibration: CalibrationSection | None = None  # of this tier's answers, before the fusion
     positive_label: str = "Roadwork"  # hf_classifier: the label whose probability is P(roadwork)
     token_pruning: TokenPruningSection | None = None  # classifier / hf_classifier with a ViT backbone
-    # detector (`model`: ultralytics weights, a .pt file or a folder holding detector.pt)
+    # detector (`model`: ultralytics weights, a .pt file or a folder holding detector.pt, and for
+    # runtime onnxruntime detector.onnx beside it: `natix-miner export-onnx FOLDER`)
     classes: dict[str, str] | None = None  # model class name -> roadwork category; default: all
     min_confidence: float = Field(0.25, gt=0.0, lt=1.0)
     floor: float = Field(0.1, ge=0.0, le=1.0)  # P(roadwork) when nothing is detected
     ceiling: float = Field(0.97, ge=0.0, le=1.0)  # P(roadwork) approached as detections pile up
     image_size: int = Field(224, ge=32, le=4096)
-    # What runs the model. classifier: torch (default) or onnxruntime (CPU only). vlm (required):
+    # What runs the model. classifier, detector: torch (default) or onnxruntime (CPU only). vlm (required):
     # transformers, sglang, sglang_http or tensorrt_llm.
     runtime: Literal["torch", "onnxruntime", "transformers", "sglang", "sglang_http", "tensorrt_llm"] | None = None
     # VLM judges only
@@ -104,7 +105,7 @@ class TierSection(_Strict):
         if self.exit_below > self.exit_above:
             raise ValueError(f"exit_below ({self.exit_below}) must not exceed exit_above ({self.exit_above})")
         if self.kind != "vlm":
-            allowed = CLASSIFIER_RUNTIMES if self.kind == "classifier" else ()
+            allowed = CPU_RUNTIMES if self.kind in ("classifier", "detector") else ()
             if self.runtime is not None and self.runtime not in allowed:
                 raise ValueError(
                     f"runtime {self.runtime} does not apply to a {self.kind} tier"
@@ -236,7 +237,7 @@ def build_tier(config: CascadeConfig, tier: TierSection):
     if tier.kind == "detector":
         from .tiers.detector import DetectorTier
 
-        return DetectorTier(folder, tier.name, tier.device, tier.classes, tier.min_confidence, tier.floor, tier.ceiling, tier.image_size)
+        return DetectorTier(folder, tier.name, tier.device, tier.classes, tier.min_confidence, tier.floor, tier.ceiling, tier.image_size, tier.runtime or "torch")
     if tier.kind == "hf_classifier":
         from .tiers.hf_classifier import HFClassifierTier
 

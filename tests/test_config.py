@@ -52,9 +52,9 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_device_override_reaches_every_tier():
-    tier = settings("--neuron.image_detector_device", "cuda:1").cascade.tiers[0]
-    assert tier.device == "cuda:1" and tier.runtime == "torch"  # ONNX Runtime is the CPU path only
-    assert settings("--neuron.image_detector_device", "cpu").cascade.tiers[0].runtime == "onnxruntime"
+    tiers = settings("--neuron.image_detector_device", "cuda:1").cascade.tiers
+    assert all(t.device == "cuda:1" and t.runtime == "torch" for t in tiers)  # ONNX Runtime is the CPU path only
+    assert all(t.runtime == "onnxruntime" for t in settings("--neuron.image_detector_device", "cpu").cascade.tiers)
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,9 @@ def test_device_override_reaches_every_tier():
     [
         ({"kind": "classifier", "runtime": "onnxruntime", "device": "cuda"}, "runtime onnxruntime runs on the CPU"),
         ({"kind": "classifier", "runtime": "sglang"}, "runtime sglang does not apply to a classifier tier (choose torch or onnxruntime)"),
-        ({"kind": "detector", "runtime": "onnxruntime"}, "runtime onnxruntime does not apply to a detector tier"),
+        ({"kind": "detector", "runtime": "sglang"}, "runtime sglang does not apply to a detector tier (choose torch or onnxruntime)"),
+        ({"kind": "detector", "runtime": "onnxruntime", "device": "cuda"}, "runtime onnxruntime runs on the CPU"),
+        ({"kind": "zero_shot", "runtime": "onnxruntime"}, "runtime onnxruntime does not apply to a zero_shot tier"),
         ({"kind": "classifier", "runtime": "onnxruntime", "token_pruning": {"keep_ratio": 0.5}}, "token_pruning runs in torch"),
         ({"kind": "vlm", "runtime": "onnxruntime"}, "a vlm tier needs runtime: transformers, sglang, sglang_http, tensorrt_llm"),
     ],
