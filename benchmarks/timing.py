@@ -1,5 +1,5 @@
 """One timed pass of a tier over a set of images, batch by batch, as the micro-batcher hands them
-over: what classifier_runtimes.py and tier_throughput.py both measure."""
+over: what runtimes.py and tier_throughput.py both measure."""
 
 from __future__ import annotations
 
