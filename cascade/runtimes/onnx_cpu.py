@@ -35,6 +35,11 @@ def cpu_session(model: bytes | str, threads: int | None = None):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads or 0
     options.inter_op_num_threads = 1
+    # Idle pool threads sleep instead of spinning: the miner runs two sessions and its event loop on
+    # few cores, and spinning threads starve the others. On a busy 2-core box (load 4) this took the
+    # detector tier from 20.7 to 10.7 ms per image at batch 1, lite0 from 11.9 to 8.1, at batch 8
+    # 17.2 -> 9.6 and 6.3 -> 6.2 (benchmarks/README.md).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
