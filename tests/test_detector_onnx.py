@@ -154,6 +154,7 @@ def test_a_missing_or_stale_onnx_file_names_the_command_that_fixes_it(tmp_path):
     for name in ("detector.onnx", "manifest.yaml"):
         shutil.copyfile(SHIPPED / name, folder / name)
     assert DetectorTier(folder, "detector", runtime="onnxruntime").runtime == "onnxruntime"
+    assert DetectorTier(folder / "detector.pt", "detector", runtime="onnxruntime").model.names[0] == "cone"  # the .onnx beside it
     with (folder / "detector.pt").open("ab") as weights:
         weights.write(b"retrained")  # a new checkpoint, not yet exported
     with pytest.raises(ValueError, match=f"re-export it with `natix-miner export-onnx {folder}`"):

@@ -68,13 +68,12 @@ def file_sha256(path: Path) -> str:
 
 
 def onnx_weights(weights: Path) -> Path:
-    """The detector.onnx that runtime onnxruntime serves for `weights` (a folder or a .onnx file),
-    refused when the folder's detector.pt has changed since it was exported."""
-    folder = weights if weights.is_dir() else weights.parent
-    path = weights / ONNX_FILE if weights.is_dir() else weights
-    if path.suffix != ".onnx" or not path.is_file():
+    """The .onnx file that runtime onnxruntime serves for `weights` (a folder: its detector.onnx; a
+    file: the .onnx of that name), refused when the detector.pt it was exported from has changed."""
+    folder, path = (weights, weights / ONNX_FILE) if weights.is_dir() else (weights.parent, weights.with_suffix(".onnx"))
+    if not path.is_file():
         raise FileNotFoundError(
-            f"runtime onnxruntime serves {path.parent / ONNX_FILE}, which does not exist: "
+            f"runtime onnxruntime serves {path}, which does not exist: "
             f"export it with `natix-miner export-onnx {folder}`, or set the tier's runtime to torch"
         )
     manifest = folder / MANIFEST
