@@ -96,6 +96,22 @@ def build_cases(count: int, seed: int, data: str = "scenes", split: str = "all",
     return cases
 
 
+def cached_cases(path: Path | None, count: int, seed: int, data: str, split: str, pipeline: str) -> list[Case]:
+    """build_cases, kept in `path` (JSON) so several models are scored on the very same challenges
+    without building them again; a file written for other arguments is refused, never reused."""
+    key = {"count": count, "seed": seed, "data": data, "split": split, "pipeline": pipeline}
+    if path is not None and path.exists():
+        saved = json.loads(path.read_text())
+        if saved["key"] != key:
+            raise ValueError(f"{path} holds challenges for {saved['key']}, not {key}: use another --cases-file")
+        return [Case(**{**c, "jpeg": base64.b64decode(c["jpeg"])}) for c in saved["cases"]]
+    cases = build_cases(count, seed, data, split, pipeline)
+    if path is not None:
+        rows = [{**asdict(c), "jpeg": base64.b64encode(c.jpeg).decode()} for c in cases]
+        path.write_text(json.dumps({"key": key, "cases": rows}))
+    return cases
+
+
 def predict_in_process(cases: list[Case], preset: str) -> list[tuple[float, float]]:
     from cascade.config import build_cascade, load_config
     config = load_config(preset)
@@ -164,11 +180,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="scenes", help="'scenes' (held-out procedural seeds), or labelled images: a folder with roadwork/ and none/, a labels .csv, a saved Hugging Face dataset")
     parser.add_argument("--split", choices=("all", "heldout", "train"), default="all", help="which part of --data: 'heldout' is what `train` kept out")
     parser.add_argument("--json", type=Path, help="also write the report here")
+    parser.add_argument("--cases-file", type=Path, help="keep the built challenges here and reuse them (same arguments only): score several models on the same ones")
 
 
 def run_eval(args: argparse.Namespace) -> Report:
     started = time.perf_counter()
-    cases = build_cases(args.count, args.seed, args.data, args.split, args.pipeline)
+    cases = cached_cases(args.cases_file, args.count, args.seed, args.data, args.split, args.pipeline)
     print(f"built {len(cases)} challenges in {time.perf_counter() - started:.0f}s; predicting ...", flush=True)
     if args.ready_file:
         predictions = predict_over_dendrite(cases, args.ready_file, args.signer_uri, args.concurrency)

@@ -62,3 +62,15 @@ def test_a_pipeline_mix_draws_each_named_pipeline():
     cases = build_cases(30, seed=5, pipeline="v0.3=1,v0.2=1")
     assert {c.pipeline for c in cases} == {"v0.2", "v0.3"}
     assert {Image.open(io.BytesIO(c.jpeg)).size for c in cases} == {(224, 224)}
+
+
+def test_a_cases_file_replays_the_same_challenges_and_refuses_others(tmp_path):
+    import pytest
+
+    from natix_miner.evaluate import cached_cases
+
+    path = tmp_path / "cases.json"
+    built = cached_cases(path, 6, 2, "scenes", "all", "v0.3")
+    assert cached_cases(path, 6, 2, "scenes", "all", "v0.3") == built == build_cases(6, 2, pipeline="v0.3")
+    with pytest.raises(ValueError, match="another --cases-file"):
+        cached_cases(path, 6, 2, "scenes", "all", "v0.4")
