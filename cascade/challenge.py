@@ -35,6 +35,8 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
+from .image import fit_square
+
 TARGET_SIZE = 224
 LEVELS = (0, 1, 2, 3)
 PIPELINES = {
@@ -82,12 +84,8 @@ def centre_view(image: Image.Image, size: int = TARGET_SIZE) -> Image.Image:
 
 
 def letterbox(image: Image.Image, size: int = TARGET_SIZE) -> Image.Image:
-    """Scale to fit a size x size square keeping the aspect ratio; centre it on black (v0.3)."""
-    scale = min(size / image.width, size / image.height)
-    inner = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
-    canvas = Image.new(image.mode, (size, size))
-    canvas.paste(image.resize(inner, Image.BILINEAR), ((size - inner[0]) // 2, (size - inner[1]) // 2))
-    return canvas
+    """Scale to fit a size x size square keeping the aspect ratio, centred on black (v0.3), bilinear as the validator."""
+    return fit_square(image, size, "letterbox", Image.BILINEAR)
 
 
 def _crop_draw(rng: np.random.Generator, height: int, width: int) -> tuple[int, int, int]:

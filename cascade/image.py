@@ -95,20 +95,20 @@ def decode_image_bytes(raw: bytes, limits: ImageLimits = ImageLimits()) -> Image
 FITS = ("squash", "letterbox", "crop")
 
 
-def fit_square(image: Image.Image, size: int, fit: str = "squash") -> Image.Image:
-    """A size x size view of the whole frame (squash: stretch it; letterbox: scale to fit, black
-    bars; crop: the centre square) in one bicubic resize."""
+def fit_square(image: Image.Image, size: int, fit: str = "squash", resample: int = Image.BICUBIC) -> Image.Image:
+    """A size x size view of the whole frame (squash: stretch it; letterbox: scale to fit, centred
+    on black bars, as the v0.3 validator does; crop: the centre square) in one resize."""
     width, height = image.size
     if fit == "squash":
-        return image.resize((size, size), Image.BICUBIC)
+        return image.resize((size, size), resample)
     if fit == "crop":
         side = min(width, height)
         left, top = (width - side) // 2, (height - side) // 2
-        return image.resize((size, size), Image.BICUBIC, box=(left, top, left + side, top + side))
+        return image.resize((size, size), resample, box=(left, top, left + side, top + side))
     if fit != "letterbox":
         raise ValueError(f"fit {fit!r}: choose one of {', '.join(FITS)}")
-    scale = size / max(width, height)
-    inner = (max(1, round(width * scale)), max(1, round(height * scale)))
-    canvas = Image.new("RGB", (size, size))
-    canvas.paste(image.resize(inner, Image.BICUBIC), ((size - inner[0]) // 2, (size - inner[1]) // 2))
+    scale = min(size / width, size / height)
+    inner = (max(1, int(width * scale)), max(1, int(height * scale)))
+    canvas = Image.new(image.mode, (size, size))
+    canvas.paste(image.resize(inner, resample), ((size - inner[0]) // 2, (size - inner[1]) // 2))
     return canvas

@@ -74,3 +74,16 @@ def test_shapes_no_camera_makes_are_refused_from_the_header(width, height):
 def test_wide_but_real_frames_pass_the_shape_check():
     for size in ((3840, 1080), (1080, 1920)):  # 32:9 ultra-wide dashcam, a portrait phone photo
         assert decode_base64_image(b64(jpeg_bytes(seed=4, size=size)), LIMITS).size == (size[0] // 4, size[1] // 4)
+
+
+def test_whole_frame_fits_keep_or_drop_what_they_say():
+    from cascade.image import fit_square
+
+    frame = Image.new("RGB", (400, 200), (255, 255, 255))
+    frame.paste((255, 0, 0), (0, 0, 40, 200))  # a red strip at the far left
+    squash, box, crop = (fit_square(frame, 100, fit) for fit in ("squash", "letterbox", "crop"))
+    assert squash.getpixel((2, 50)) == (255, 0, 0) and squash.getpixel((50, 2)) == (255, 255, 255)
+    assert box.getpixel((50, 10)) == (0, 0, 0) and box.getpixel((2, 50))[0] > 200 and box.getpixel((50, 50)) == (255, 255, 255)
+    assert crop.getpixel((2, 50)) == (255, 255, 255)  # the centre square leaves the strip out
+    with pytest.raises(ValueError, match="choose one of"):
+        fit_square(frame, 100, "stretch")
