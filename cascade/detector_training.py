@@ -107,8 +107,9 @@ def train_detector(config: DetectorConfig, log=print) -> Path:
         data=str(data), epochs=config.epochs, batch=config.batch, imgsz=config.image_size, device=config.device,
         workers=config.workers, seed=config.seed, project=str(out), name=RUN, exist_ok=True, pretrained=False,
         amp=False, plots=False, verbose=False,
-        # the validator already rotated, cropped and distorted these; it also flips them upside down
-        flipud=0.5, fliplr=0.5, degrees=0.0, mosaic=0.5,
+        # the validator already rotated, cropped and distorted these; it never flips them (its flip
+        # transforms never fire), so nothing arrives upside down; a mirrored street is still a street
+        flipud=0.0, fliplr=0.5, degrees=0.0, mosaic=0.5,
     )
     if last.exists():
         log(f"resuming from {last}")
