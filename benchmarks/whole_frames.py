@@ -6,7 +6,7 @@ scaled to fit on black bars (letterbox) or cut to its centre square (crop). This
 classifier on the same held-out v0.4 challenges under each, decoded as the miner decodes them,
 and times the decode and the fit per image.
 
-    .venv/bin/python benchmarks/whole_frames.py --model builtin:efficientnet-lite0-roadwork --count 400
+    .venv/bin/python benchmarks/whole_frames.py --model builtin:efficientnet-lite0-roadwork --count 2000 --seed 1
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from cascade.calibration import matthews  # noqa: E402
 from cascade.config import BUILTIN_PREFIX, builtin_model_folder  # noqa: E402
 from cascade.image import FITS, ImageLimits, fit_square  # noqa: E402
 from cascade.tiers.classifier import ClassifierTier  # noqa: E402
-from natix_miner.evaluate import build_cases  # noqa: E402
+from natix_miner.evaluate import cached_cases  # noqa: E402
 
 
 def main() -> None:
@@ -34,10 +34,11 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=400)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--pipeline", default="v0.4")
+    parser.add_argument("--cases-file", type=Path, help="as eval's: reuse challenges already built for these arguments")
     args = parser.parse_args()
     folder = builtin_model_folder(args.model) if args.model.startswith(BUILTIN_PREFIX) else Path(args.model)
     tier = ClassifierTier(folder, runtime="onnxruntime")
-    cases = build_cases(args.count, args.seed, pipeline=args.pipeline)
+    cases = cached_cases(args.cases_file, args.count, args.seed, "scenes", "all", args.pipeline)
     limits = ImageLimits(decode_px=tier.manifest.input_size)
     decode_s, images = [], []
     for case in cases:
@@ -53,7 +54,7 @@ def main() -> None:
             fit_square(image, tier.manifest.input_size, fit)
         fit_ms = (time.perf_counter() - started) * 1000 / len(images)
         tier.manifest.fit = fit
-        decided = np.round([o.probability for o in tier.predict(images)])
+        decided = np.round([o.probability for start in range(0, len(images), 32) for o in tier.predict(images[start:start + 32])])
         accuracy = float((decided == labels).mean())
         print(f"  {fit:<9}  accuracy {accuracy:.3f}  MCC {matthews(labels, decided):.3f}  fit {fit_ms:.2f} ms/image")
 
