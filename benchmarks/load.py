@@ -194,6 +194,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--max-batch", type=int, help="override every tier's max_batch (1: no micro-batching)")
     parser.add_argument("--images", type=int, default=64, help="distinct challenges, cycled (the miner's cache is off)")
+    parser.add_argument("--rate", type=float, help="requests per second in all (default: as fast as --concurrency allows)")
     parser.add_argument("--pipeline", default="v0.4", help="validator release whose challenges to send: v0.4 (whole frames), v0.3, v0.2")
     args = parser.parse_args()
     payloads = challenge_payloads(args.images, pipeline=args.pipeline)
@@ -201,8 +202,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = uncached_copy(args.config, Path(tmp), args.max_batch)
         batching = "" if args.max_batch is None else f", max_batch {args.max_batch}"
-        label = f"preset {args.config}{batching}, {args.pipeline} payloads, {args.validators} validators, concurrency {args.concurrency}"
-        print(run_load(label, ["--config", str(config)], args.validators, args.concurrency, args.duration, payloads).lines())
+        pace = f", {args.rate:g} req/s" if args.rate else ""
+        label = f"preset {args.config}{batching}, {args.pipeline} payloads, {args.validators} validators, concurrency {args.concurrency}{pace}"
+        print(run_load(label, ["--config", str(config)], args.validators, args.concurrency, args.duration, payloads, rate=args.rate).lines())
 
 
 if __name__ == "__main__":
