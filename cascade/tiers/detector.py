@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..image import fit_square
 from ..tier import Tier, TierOutput
 
 WEIGHTS_FILE = "detector.pt"  # in a detector folder (what `natix-miner train-detector` writes, builtin:yolo11n-roadwork)
@@ -83,14 +84,18 @@ class DetectorTier(Tier):
         self._lock = threading.Lock()
 
     def roadwork_detections(self, images: Sequence[Image.Image]) -> list[list[tuple[str, float, float, float]]]:
-        """Per image: (category, confidence, x centre, image width) of each roadwork detection."""
+        """Per image: (category, confidence, x centre, image width) of each roadwork detection.
+
+        Whole frames are squashed to image_size square first rather than letterboxed as ultralytics
+        would: on 2000 v0.4 frames the shipped detector alone scores MCC 0.938 squashed, 0.877
+        letterboxed, 0.929 centre-cropped (benchmarks/whole_frames.py; it learnt on squares)."""
+        squares = [fit_square(image.convert("RGB"), self.image_size, "squash") for image in images]
         with self._lock:
             results = self.model.predict(
-                [image.convert("RGB") for image in images], imgsz=self.image_size, conf=self.min_confidence,
-                device=self.device, verbose=False,
+                squares, imgsz=self.image_size, conf=self.min_confidence, device=self.device, verbose=False,
             )
         per_image = []
-        for image, result in zip(images, results):
+        for image, result in zip(squares, results):
             found = []
             for cls, confidence, box in zip(result.boxes.cls.tolist(), result.boxes.conf.tolist(), result.boxes.xyxy.tolist()):
                 category = self.classes.get(str(result.names[int(cls)]))
