@@ -9,7 +9,8 @@ import base64
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,8 @@ class Report:
     # Procedural scenes only: positives whose roadwork the validator's crop removed entirely. No
     # model can see it, so accuracy cannot exceed 1 - this / count.
     positives_without_roadwork: int | None = None
+    # Why requests went unanswered (over a dendrite): "403 hotkey ... exceeds 5 requests/s" -> count.
+    unanswered_reasons: dict[str, int] = field(default_factory=dict)
 
     def table(self) -> str:
         lines = [
@@ -64,6 +67,8 @@ class Report:
             f"latency p50 {self.latency_p50_ms:.0f} ms   p99 {self.latency_p99_ms:.0f} ms",
             f"validator reward (0.5*MCC100 + 0.5*acc10)^3: mean {self.mean_reward:.3f}, last {self.final_reward:.3f}",
         ]
+        for reason, count in sorted(self.unanswered_reasons.items(), key=lambda item: -item[1]):
+            lines.append(f"UNANSWERED {count}: {reason}")
         if self.positives_without_roadwork is not None:
             lines.append(
                 f"positives whose roadwork the augmentation removed entirely: {self.positives_without_roadwork}"
@@ -124,7 +129,8 @@ def predict_in_process(cases: list[Case], preset: str) -> list[tuple[float, floa
     return results
 
 
-def predict_over_dendrite(cases: list[Case], ready_file: Path, signer_uri: str, concurrency: int) -> list[tuple[float, float]]:
+def predict_over_dendrite(cases: list[Case], ready_file: Path, signer_uri: str, concurrency: int) -> tuple[list[tuple[float, float]], Counter]:
+    """(prediction or -1, seconds) per case, and why the unanswered ones were not answered."""
     from .client import run
 
     ready = json.loads(ready_file.read_text())
@@ -135,7 +141,8 @@ def predict_over_dendrite(cases: list[Case], ready_file: Path, signer_uri: str, 
         "concurrency": concurrency,
     }
     reply = asyncio.run(run(job))
-    return [(r["prediction"] if r["status_code"] == 200 else -1.0, r["wall_s"]) for r in reply["results"]]
+    reasons = Counter(f"{r['status_code']} {(r['status_message'] or '').strip()[:120]}" for r in reply["results"] if r["status_code"] != 200)
+    return [(r["prediction"] if r["status_code"] == 200 else -1.0, r["wall_s"]) for r in reply["results"]], reasons
 
 
 def score(cases: list[Case], predictions: list[tuple[float, float]]) -> Report:
@@ -187,11 +194,13 @@ def run_eval(args: argparse.Namespace) -> Report:
     started = time.perf_counter()
     cases = cached_cases(args.cases_file, args.count, args.seed, args.data, args.split, args.pipeline)
     print(f"built {len(cases)} challenges in {time.perf_counter() - started:.0f}s; predicting ...", flush=True)
+    reasons: Counter = Counter()
     if args.ready_file:
-        predictions = predict_over_dendrite(cases, args.ready_file, args.signer_uri, args.concurrency)
+        predictions, reasons = predict_over_dendrite(cases, args.ready_file, args.signer_uri, args.concurrency)
     else:
         predictions = predict_in_process(cases, args.config)
     report = score(cases, predictions)
+    report.unanswered_reasons = dict(reasons)
     print(report.table())
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2))
