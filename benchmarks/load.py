@@ -1,13 +1,17 @@
 """Drive a local-mode miner the way validators do, and measure it.
 
 Starts the miner (local mode, N validator hotkeys //Validator0.. registered), then N validators
-send validator-style challenges (224 px JPEGs, augmentation levels 0-3) through real signed
-dendrites at a fixed total concurrency for a fixed time. Reports latency percentiles, throughput,
+send validator-style challenges through real signed dendrites at a fixed total concurrency for a
+fixed time. `--pipeline v0.4` (the default: what validators send since May 2026) sends whole
+frames at their stored size (1024 px squares, 16:9 and 4:3 frames up to 1920 px); v0.2 / v0.3
+send 224 px augmented challenges. The miner's decode of the payloads is timed here, with its own
+code and limits, and reported per request. Reports latency percentiles, throughput,
 answers later than 9 s, non-200 answers, and the miner's CPU and resident memory over the run.
 
     .venv/bin/python benchmarks/load.py --config cpu-default --validators 4 --concurrency 16 --duration 30
     .venv/bin/python benchmarks/load.py ... --max-batch 1      # the same without micro-batching
     .venv/bin/python benchmarks/load.py --config cpu-zeroshot --random-weights   # before fetching CLIP
+    .venv/bin/python benchmarks/load.py --validators 32 --concurrency 32 --duration 30 --pipeline v0.4
 
 The client shares this machine with the miner: on 2 cores both compete, so compare runs made
 side by side, never figures from different machines.
@@ -36,6 +40,7 @@ import bittensor as bt  # noqa: E402
 import yaml  # noqa: E402
 
 from cascade.config import BUILTIN_PREFIX, load_config  # noqa: E402
+from cascade.image import decode_base64_image  # noqa: E402
 from natix_miner import client  # noqa: E402,F401  (patches the dendrite's external-IP lookup)
 from natix_miner.evaluate import build_cases  # noqa: E402
 from natix_miner.protocol import ImageSynapse  # noqa: E402
@@ -182,8 +187,24 @@ def run_load(label: str, miner_args: list[str], validators: int, concurrency: in
     )
 
 
-def challenge_payloads(count: int, seed: int = 99) -> list[str]:
-    return [base64.b64encode(c.jpeg).decode() for c in build_cases(count, seed)]
+def challenge_payloads(count: int, seed: int = 99, pipeline: str = "v0.2") -> list[str]:
+    """Base64 challenges; v0.2 (224 px, augmented) unless asked, as the figures recorded before v0.4 were taken."""
+    return [base64.b64encode(c.jpeg).decode() for c in build_cases(count, seed, pipeline=pipeline)]
+
+
+def decode_cost(config_name: str, payloads: list[str]) -> str:
+    """The miner's decode of these payloads (its code, its preset's limits), per request, timed here."""
+    limits = load_config(config_name).image.limits()
+    seconds, sizes = [], []
+    for _ in range(3):
+        for payload in payloads:
+            started = time.perf_counter()
+            image = decode_base64_image(payload, limits)
+            seconds.append(time.perf_counter() - started)
+            sizes.append(len(payload) * 3 // 4)
+    return (f"payloads: {len(payloads)} distinct, {statistics.mean(sizes) / 1024:.0f} KiB mean JPEG; miner's decode per request "
+            f"(base64 + draft to >= {limits.decode_px} px, e.g. to {image.size[0]}x{image.size[1]}): "
+            f"mean {statistics.mean(seconds) * 1000:.2f} ms, p99 {percentile(seconds, 0.99) * 1000:.2f} ms, max {max(seconds) * 1000:.2f} ms")
 
 
 def main() -> None:
@@ -195,14 +216,18 @@ def main() -> None:
     parser.add_argument("--max-batch", type=int, help="override every tier's max_batch (1: no micro-batching)")
     parser.add_argument("--images", type=int, default=64, help="distinct challenges, cycled (the miner's cache is off)")
     parser.add_argument("--random-weights", action="store_true", help="tiers with a hub_repo: same architecture, random weights (no download)")
+    parser.add_argument("--rate", type=float, help="requests per second in all (default: as fast as --concurrency allows)")
+    parser.add_argument("--pipeline", default="v0.4", help="validator release whose challenges to send: v0.4 (whole frames), v0.3, v0.2")
     args = parser.parse_args()
-    payloads = challenge_payloads(args.images)
+    payloads = challenge_payloads(args.images, pipeline=args.pipeline)
+    print(decode_cost(args.config, payloads), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         config = uncached_copy(args.config, Path(tmp), args.max_batch, args.random_weights)
         batching = "" if args.max_batch is None else f", max_batch {args.max_batch}"
         batching += ", random weights" if args.random_weights else ""
-        label = f"preset {args.config}{batching}, {args.validators} validators, concurrency {args.concurrency}"
-        print(run_load(label, ["--config", str(config)], args.validators, args.concurrency, args.duration, payloads).lines())
+        pace = f", {args.rate:g} req/s" if args.rate else ""
+        label = f"preset {args.config}{batching}, {args.pipeline} payloads, {args.validators} validators, concurrency {args.concurrency}{pace}"
+        print(run_load(label, ["--config", str(config)], args.validators, args.concurrency, args.duration, payloads, rate=args.rate).lines())
 
 
 if __name__ == "__main__":

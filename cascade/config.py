@@ -14,7 +14,7 @@ from .calibration import CalibratedTier, Calibration
 from .engine import Cascade, CircuitBreaker, Stage
 from .model_folder import ModelFolderError, check_model_folder
 from .tiers.vlm import DEFAULT_PROMPT
-from .image import DEFAULT_FORMATS, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
+from .image import DEFAULT_DECODE_PX, DEFAULT_FORMATS, DEFAULT_MAX_ASPECT_RATIO, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
 BUILTIN_PREFIX = "builtin:"
@@ -36,9 +36,11 @@ class ImageSection(_Strict):
     max_payload_bytes: int = Field(DEFAULT_MAX_PAYLOAD_BYTES, gt=0)
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0)
     formats: list[Literal["JPEG", "PNG", "WEBP", "BMP"]] = list(DEFAULT_FORMATS)
+    max_aspect_ratio: float = Field(DEFAULT_MAX_ASPECT_RATIO, ge=1.0)  # longer frames are refused as hostile
+    decode_px: int = Field(DEFAULT_DECODE_PX, ge=32, le=4096)  # JPEGs decode at the smallest scale keeping both sides >= this
 
     def limits(self) -> ImageLimits:
-        return ImageLimits(self.max_payload_bytes, self.max_pixels, tuple(self.formats))
+        return ImageLimits(self.max_payload_bytes, self.max_pixels, tuple(self.formats), self.max_aspect_ratio, self.decode_px)
 
 
 class CalibrationSection(_Strict):

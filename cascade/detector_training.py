@@ -1,7 +1,7 @@
 """Train the roadwork detector tier (ultralytics YOLO) on procedural scenes, offline.
 
-The training images are what the miner receives: validator challenges (levels 0-3: rotation,
-crops, flips, distortions, JPEG at 224 px) of generated street scenes, half of them with roadwork.
+The training images are validator challenges under the v0.2 pipeline (levels 0-3: rotation,
+crops, distortions, JPEG at 224 px) of generated street scenes, half of them with roadwork.
 Each object's box is carried through the same augmentation as a mask, so the labels say where the
 object is in the challenge, and objects the crop cut out are not labelled. The model is built from
 ultralytics' own architecture YAML: no weights are downloaded.
@@ -78,7 +78,7 @@ def write_dataset(config: DetectorConfig, log=print) -> Path:
         rng = np.random.default_rng([config.seed, i])  # one stream per image: any subset rebuilds alike
         offset = HELDOUT_SCENE_SEED + 500_000_000 if split == "val" else 0  # validation scenes are never trained on
         scene = generate_scene(offset + config.seed * 1_000_003 + i, roadwork=bool(rng.random() < 0.5), size=SCENE_SIZE)
-        challenge = make_challenge(scene.image, rng, masks=scene.object_masks())
+        challenge = make_challenge(scene.image, rng, pipeline="v0.2", masks=scene.object_masks())
         label_path.write_text("\n".join(yolo_labels(challenge.masks, [kind for kind, _ in scene.boxes])))
         image_path.write_bytes(challenge.jpeg)  # last: its presence marks the pair complete
         if (i + 1) % 500 == 0:
@@ -107,8 +107,9 @@ def train_detector(config: DetectorConfig, log=print) -> Path:
         data=str(data), epochs=config.epochs, batch=config.batch, imgsz=config.image_size, device=config.device,
         workers=config.workers, seed=config.seed, project=str(out), name=RUN, exist_ok=True, pretrained=False,
         amp=False, plots=False, verbose=False,
-        # the validator already rotated, cropped and distorted these; it also flips them upside down
-        flipud=0.5, fliplr=0.5, degrees=0.0, mosaic=0.5,
+        # the validator already rotated, cropped and distorted these; it never flips them (its flip
+        # transforms never fire), so nothing arrives upside down; a mirrored street is still a street
+        flipud=0.0, fliplr=0.5, degrees=0.0, mosaic=0.5,
     )
     if last.exists():
         log(f"resuming from {last}")

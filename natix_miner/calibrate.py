@@ -9,7 +9,6 @@ validator-style challenges (see cascade/calibration.py).
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,8 @@ from PIL import Image
 from cascade.calibration import calibrate, logit
 from cascade.config import PRESETS_DIR, build_cascade, build_tier, load_config, resolve_config_path
 from cascade.tiers.classifier import MANIFEST, ClassifierTier
+
+from cascade.training import DEFAULT_PIPELINE_MIX
 
 from .evaluate import build_cases
 
@@ -34,10 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=("heldout", "all"), default="heldout", help="of your --data: 'heldout' is what `train` kept out")
     parser.add_argument("--count", type=int, default=800, help="challenges to fit on")
     parser.add_argument("--seed", type=int, default=CALIBRATION_SEED)
+    parser.add_argument("--pipeline", default=DEFAULT_PIPELINE_MIX,
+                        help="validator challenge pipelines to fit on, with weights (as train --pipelines), or one name, e.g. v0.4")
 
 
 def _images(cases) -> list[Image.Image]:
-    return [Image.open(io.BytesIO(c.jpeg)).convert("RGB") for c in cases]
+    return [c.decoded() for c in cases]  # as the miner decodes them
 
 
 def _section(fitted) -> dict:
@@ -89,7 +92,7 @@ def calibrate_config(name: str, cases) -> dict:
 
 
 def run_calibrate(args: argparse.Namespace) -> dict:
-    cases = build_cases(args.count, args.seed, args.data, args.split)
+    cases = build_cases(args.count, args.seed, args.data, args.split, args.pipeline)
     if args.model_dir is not None:
         return calibrate_model_dir(args.model_dir, cases)
     return calibrate_config(args.config, cases)

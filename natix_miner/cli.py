@@ -95,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             folder = distillation.distill(distillation.config_from_args(args))
             print(f"model ready: {folder} (point a classifier tier's `model:` at it)")
         elif args.command == "eval":
-            evaluation.run_eval(args)
+            result = evaluation.run_eval(args)
+            if result.unanswered:  # figures over part of the requests are not the miner's figures
+                print(f"natix-miner eval: {result.unanswered} of {result.count} requests were not answered (reasons above)", file=sys.stderr)
+                code = 1
         elif args.command == "calibrate":
             calibrate.run_calibrate(args)
         elif args.command == "model-card":

@@ -9,18 +9,19 @@ import base64
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from cascade.calibration import matthews
-from cascade.challenge import LEVELS, make_challenge
+from cascade.challenge import DEFAULT_PIPELINE, LEVELS, PIPELINES, draw_pipeline, make_challenge, parse_pipeline_mix
 from cascade.datasets import open_labelled
 from cascade.image import ImageLimits, decode_base64_image
-from cascade.scenes import generate_scene
-from cascade.training import HELDOUT_SCENE_SEED, SCENE_SIZE
+from cascade.scenes import draw_frame_size, generate_scene
+from cascade.training import HELDOUT_SCENE_SEED
 
 from .scoring import ValidatorScore
 
@@ -29,7 +30,8 @@ from .scoring import ValidatorScore
 class Case:
     jpeg: bytes
     label: int
-    level: int
+    level: int | None  # None: pipeline v0.4 (no augmentation)
+    pipeline: str = DEFAULT_PIPELINE
     roadwork_pixels: int | None = None  # procedural positives only: how much roadwork the crop left
 
     def decoded(self, limits: ImageLimits = ImageLimits()) -> Image.Image:
@@ -39,6 +41,7 @@ class Case:
 
 @dataclass
 class Report:
+    pipeline: str
     count: int
     accuracy: float
     mcc: float
@@ -52,25 +55,33 @@ class Report:
     # Procedural scenes only: positives whose roadwork the validator's crop removed entirely. No
     # model can see it, so accuracy cannot exceed 1 - this / count.
     positives_without_roadwork: int | None = None
+    # Why requests went unanswered (over a dendrite): "403 hotkey ... exceeds 5 requests/s" -> count.
+    unanswered_reasons: dict[str, int] = field(default_factory=dict)
 
     def table(self) -> str:
         lines = [
+            f"pipeline {self.pipeline} ({PIPELINES.get(self.pipeline, 'a mix')})",
             f"challenges {self.count}   accuracy {self.accuracy:.3f}   MCC {self.mcc:.3f}   unanswered {self.unanswered}",
-            "level  count  accuracy",
+            *(["level  count  accuracy"] if self.accuracy_by_level else []),
             *(f"{lvl:>5}  {self.count_by_level[lvl]:>5}  {acc:8.3f}" for lvl, acc in sorted(self.accuracy_by_level.items())),
             f"latency p50 {self.latency_p50_ms:.0f} ms   p99 {self.latency_p99_ms:.0f} ms",
             f"validator reward (0.5*MCC100 + 0.5*acc10)^3: mean {self.mean_reward:.3f}, last {self.final_reward:.3f}",
         ]
+        for reason, count in sorted(self.unanswered_reasons.items(), key=lambda item: -item[1]):
+            lines.append(f"UNANSWERED {count}: {reason}")
         if self.positives_without_roadwork is not None:
             lines.append(
-                f"positives whose roadwork the crop removed entirely: {self.positives_without_roadwork}"
+                f"positives whose roadwork the augmentation removed entirely: {self.positives_without_roadwork}"
                 f" (accuracy ceiling {1 - self.positives_without_roadwork / self.count:.3f})"
             )
         return "\n".join(lines)
 
 
-def build_cases(count: int, seed: int, data: str = "scenes", split: str = "all") -> list[Case]:
-    """Labels 50/50 and levels 0-3 at p = 0.25, as the validator draws them."""
+def build_cases(count: int, seed: int, data: str = "scenes", split: str = "all", pipeline: str = DEFAULT_PIPELINE) -> list[Case]:
+    """Labels 50/50 (and under v0.2 / v0.3 levels 0-3 at p = 0.25), as the validator draws them.
+    Procedural scenes come at the sizes validators' images have (cascade/scenes.py FRAME_SIZES).
+    `pipeline`: one name, or a weighted mix ('v0.4=0.6,v0.3=0.2,v0.2=0.2') drawn per challenge."""
+    mix = parse_pipeline_mix(pipeline)
     rng = np.random.default_rng([seed, 7])
     folder = None if data == "scenes" else open_labelled(data, split=split)
     cases = []
@@ -78,13 +89,31 @@ def build_cases(count: int, seed: int, data: str = "scenes", split: str = "all")
         label = int(rng.random() < 0.5)
         masks = []
         if folder is None:
-            scene = generate_scene(HELDOUT_SCENE_SEED + seed * 1_000_003 + i, roadwork=bool(label), size=SCENE_SIZE)
+            size = draw_frame_size(rng)
+            scene = generate_scene(HELDOUT_SCENE_SEED + seed * 1_000_003 + i, roadwork=bool(label), size=size)
             image, masks = scene.image, [scene.roadwork_mask()] if label else []
         else:
             image, drawn = folder.sample(rng)
             label = int(drawn)
-        challenge = make_challenge(image, rng, masks=masks)
-        cases.append(Case(challenge.jpeg, label, challenge.level, challenge.roadwork_pixels))
+        chosen = draw_pipeline(mix, rng) if len(mix) > 1 else next(iter(mix))
+        challenge = make_challenge(image, rng, pipeline=chosen, masks=masks)
+        cases.append(Case(challenge.jpeg, label, challenge.level, chosen, challenge.roadwork_pixels))
+    return cases
+
+
+def cached_cases(path: Path | None, count: int, seed: int, data: str, split: str, pipeline: str) -> list[Case]:
+    """build_cases, kept in `path` (JSON) so several models are scored on the very same challenges
+    without building them again; a file written for other arguments is refused, never reused."""
+    key = {"count": count, "seed": seed, "data": data, "split": split, "pipeline": pipeline}
+    if path is not None and path.exists():
+        saved = json.loads(path.read_text())
+        if saved["key"] != key:
+            raise ValueError(f"{path} holds challenges for {saved['key']}, not {key}: use another --cases-file")
+        return [Case(**{**c, "jpeg": base64.b64decode(c["jpeg"])}) for c in saved["cases"]]
+    cases = build_cases(count, seed, data, split, pipeline)
+    if path is not None:
+        rows = [{**asdict(c), "jpeg": base64.b64encode(c.jpeg).decode()} for c in cases]
+        path.write_text(json.dumps({"key": key, "cases": rows}))
     return cases
 
 
@@ -100,7 +129,8 @@ def predict_in_process(cases: list[Case], preset: str) -> list[tuple[float, floa
     return results
 
 
-def predict_over_dendrite(cases: list[Case], ready_file: Path, signer_uri: str, concurrency: int) -> list[tuple[float, float]]:
+def predict_over_dendrite(cases: list[Case], ready_file: Path, signer_uri: str, concurrency: int) -> tuple[list[tuple[float, float]], Counter]:
+    """(prediction or -1, seconds) per case, and why the unanswered ones were not answered."""
     from .client import run
 
     ready = json.loads(ready_file.read_text())
@@ -111,10 +141,12 @@ def predict_over_dendrite(cases: list[Case], ready_file: Path, signer_uri: str, 
         "concurrency": concurrency,
     }
     reply = asyncio.run(run(job))
-    return [(r["prediction"] if r["status_code"] == 200 else -1.0, r["wall_s"]) for r in reply["results"]]
+    reasons = Counter(f"{r['status_code']} {(r['status_message'] or '').strip()[:120]}" for r in reply["results"] if r["status_code"] != 200)
+    return [(r["prediction"] if r["status_code"] == 200 else -1.0, r["wall_s"]) for r in reply["results"]], reasons
 
 
 def score(cases: list[Case], predictions: list[tuple[float, float]]) -> Report:
+    pipelines = sorted({c.pipeline for c in cases})
     labels = np.array([c.label for c in cases])
     answered = np.array([p != -1 for p, _ in predictions])
     decided = np.round(np.array([p for p, _ in predictions]))  # -1 stays -1: never equal to a label
@@ -124,6 +156,7 @@ def score(cases: list[Case], predictions: list[tuple[float, float]]) -> Report:
     rewards = [validator.record(p, int(y)) for (p, _), y in zip(predictions, labels)]
     latencies = sorted(t * 1000 for _, t in predictions)
     return Report(
+        pipeline=pipelines[0] if len(pipelines) == 1 else "+".join(pipelines),
         count=len(cases),
         accuracy=float(correct.mean()),
         mcc=matthews(labels[answered], decided[answered]),
@@ -149,20 +182,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="requests in flight with --ready-file")
     parser.add_argument("--count", type=int, default=400, help="challenges")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pipeline", choices=tuple(PIPELINES), default=DEFAULT_PIPELINE,
+                        help="validator release to replay: " + "; ".join(f"{k}: {v}" for k, v in PIPELINES.items()))
     parser.add_argument("--data", default="scenes", help="'scenes' (held-out procedural seeds), or labelled images: a folder with roadwork/ and none/, a labels .csv, a saved Hugging Face dataset")
     parser.add_argument("--split", choices=("all", "heldout", "train"), default="all", help="which part of --data: 'heldout' is what `train` kept out")
     parser.add_argument("--json", type=Path, help="also write the report here")
+    parser.add_argument("--cases-file", type=Path, help="keep the built challenges here and reuse them (same arguments only): score several models on the same ones")
 
 
 def run_eval(args: argparse.Namespace) -> Report:
     started = time.perf_counter()
-    cases = build_cases(args.count, args.seed, args.data, args.split)
+    cases = cached_cases(args.cases_file, args.count, args.seed, args.data, args.split, args.pipeline)
     print(f"built {len(cases)} challenges in {time.perf_counter() - started:.0f}s; predicting ...", flush=True)
+    reasons: Counter = Counter()
     if args.ready_file:
-        predictions = predict_over_dendrite(cases, args.ready_file, args.signer_uri, args.concurrency)
+        predictions, reasons = predict_over_dendrite(cases, args.ready_file, args.signer_uri, args.concurrency)
     else:
         predictions = predict_in_process(cases, args.config)
     report = score(cases, predictions)
+    report.unanswered_reasons = dict(reasons)
     print(report.table())
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2))

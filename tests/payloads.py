@@ -14,7 +14,7 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def jpeg_bytes(seed: int = 0, roadwork: bool | None = None, size: int = 224, quality: int = 90) -> bytes:
+def jpeg_bytes(seed: int = 0, roadwork: bool | None = None, size: int | tuple[int, int] = 224, quality: int = 90) -> bytes:
     buffer = io.BytesIO()
     generate_scene(seed, roadwork, size).image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
@@ -27,7 +27,7 @@ def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    rows = zlib.compress(b"\x00" * (1 + 3 * width) * 4, 9)  # only a few rows: the rest is missing
+    rows = zlib.compress(b"\x00" * min((1 + 3 * width) * 4, 1 << 16), 9)  # a few rows at most: the rest is missing
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 
 

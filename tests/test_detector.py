@@ -95,3 +95,18 @@ def test_loading_the_detector_leaves_no_way_for_a_request_to_install_a_package(r
             decode_image_bytes(payload)
         assert refused.value.reason == "not_an_image" and "heif" not in str(refused.value).lower()
         assert "cannot identify image file" in str(refused.value)
+
+
+def test_the_detector_squashes_whole_frames_to_its_square():
+    """v0.4 validators send whole frames; the detector sees them squashed (measured best), the
+    same answer as for the frame squashed beforehand, and still finds the roadwork."""
+    from cascade.config import builtin_model_folder
+    from cascade.image import fit_square
+    from cascade.training import HELDOUT_SCENE_SEED
+
+    tier = DetectorTier(builtin_model_folder("builtin:yolo11n-roadwork"), "detector")
+    frames = [generate_scene(HELDOUT_SCENE_SEED + 910_000 + i, roadwork=True, size=(1280, 720)).image for i in range(8)]
+    whole = tier.predict(frames)
+    squashed = tier.predict([fit_square(frame, 224, "squash") for frame in frames])
+    assert [o.probability for o in whole] == pytest.approx([o.probability for o in squashed], abs=1e-6)
+    assert sum(o.evidence != "" for o in whole) >= 5

@@ -55,6 +55,35 @@ def test_pixel_limit_is_ours_not_pils():
     assert caught.value.reason == "too_many_pixels"
 
 
-def test_large_jpeg_is_decoded_at_reduced_scale():
-    image = decode_base64_image(b64(jpeg_bytes(seed=2, size=2048)), LIMITS)
-    assert max(image.size) < 2048 and min(image.size) >= 512
+def test_large_jpegs_are_draft_decoded_to_the_scale_the_model_needs():
+    # v0.4 validators send frames at their stored size: 1920x1080 decodes at 1/4, 1024x1024 at 1/4
+    for size, expected in (((1920, 1080), (480, 270)), ((1024, 1024), (256, 256)), ((640, 480), (320, 240))):
+        image = decode_base64_image(b64(jpeg_bytes(seed=2, size=size)), LIMITS)
+        assert image.size == expected and image.mode == "RGB"
+    wider = decode_base64_image(b64(jpeg_bytes(seed=2, size=(1920, 1080))), ImageLimits(decode_px=448))
+    assert wider.size == (960, 540)  # a tier that takes 448 px gets at least that
+
+
+@pytest.mark.parametrize("width, height", [(16_000_000, 1), (1, 9000), (4000, 400)])
+def test_shapes_no_camera_makes_are_refused_from_the_header(width, height):
+    with pytest.raises(ImageRejected) as caught:
+        decode_base64_image(b64(png_bomb(width, height)), LIMITS)  # only the header is valid: never decoded
+    assert caught.value.reason == "bad_shape" and f"{width}x{height}" in str(caught.value)
+
+
+def test_wide_but_real_frames_pass_the_shape_check():
+    for size in ((3840, 1080), (1080, 1920)):  # 32:9 ultra-wide dashcam, a portrait phone photo
+        assert decode_base64_image(b64(jpeg_bytes(seed=4, size=size)), LIMITS).size == (size[0] // 4, size[1] // 4)
+
+
+def test_whole_frame_fits_keep_or_drop_what_they_say():
+    from cascade.image import fit_square
+
+    frame = Image.new("RGB", (400, 200), (255, 255, 255))
+    frame.paste((255, 0, 0), (0, 0, 40, 200))  # a red strip at the far left
+    squash, box, crop = (fit_square(frame, 100, fit) for fit in ("squash", "letterbox", "crop"))
+    assert squash.getpixel((2, 50)) == (255, 0, 0) and squash.getpixel((50, 2)) == (255, 255, 255)
+    assert box.getpixel((50, 10)) == (0, 0, 0) and box.getpixel((2, 50))[0] > 200 and box.getpixel((50, 50)) == (255, 255, 255)
+    assert crop.getpixel((2, 50)) == (255, 255, 255)  # the centre square leaves the strip out
+    with pytest.raises(ValueError, match="choose one of"):
+        fit_square(frame, 100, "stretch")

@@ -119,6 +119,11 @@ def test_local_mode_never_throttles_its_own_validator_and_the_client_prints_why_
                                "--count", "2"], capture_output=True, text=True, timeout=120, cwd=REPO)
         lines = [line for line in done.stdout.splitlines() if "status=" in line]
         assert len(lines) == 2 and all("status=403" in line and "refused:" in line and "is not registered" in line for line in lines), done.stdout
+        evaluated = subprocess.run([sys.executable, "-m", "natix_miner.cli", "eval", "--ready-file", str(stranger_miner.ready_file),
+                                    "--count", "4", "--pipeline", "v0.2"], capture_output=True, text=True, timeout=300, cwd=REPO)
+        assert evaluated.returncode == 1, evaluated.stdout + evaluated.stderr
+        assert "UNANSWERED 4: 403" in evaluated.stdout and "is not registered" in evaluated.stdout
+        assert "4 of 4 requests were not answered" in evaluated.stderr
     finally:
         stranger_miner.stop()
     # Item 2: the refusals (never journalled one by one) are counted at stop, and status shows them;
@@ -128,5 +133,5 @@ def test_local_mode_never_throttles_its_own_validator_and_the_client_prints_why_
     assert main(["status", "--neuron.state_dir", str(tmp_path / "b" / "state"), "--local"]) == 0
     out = capsys.readouterr().out
     assert "wallet default, hotkey default, netuid 72, local mode" in out.splitlines()[0]
-    assert "2 requests, 0 answered, 2 refused before the forward (unregistered 2); ok 0.0% of all" in out
+    assert "6 requests, 0 answered, 6 refused before the forward (unregistered 6); ok 0.0% of all" in out
     assert "Info enabled" in stranger_miner.log() and "\x1b" not in stranger_miner.log()

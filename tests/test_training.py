@@ -110,3 +110,27 @@ def test_fine_tuning_starts_from_the_given_model(tmp_path):
         train(tiny(tmp_path / "other", arch="test_vit", init=str(first)), log=lambda line: None)
     with pytest.raises(ValueError, match="not 'pretrained', 'random' or a classifier folder"):
         train(tiny(tmp_path / "missing", init=str(tmp_path / "nowhere")), log=lambda line: None)
+
+
+def test_training_batches_follow_the_pipeline_mix():
+    import numpy as np
+    from PIL import Image
+
+    from cascade.challenge import parse_pipeline_mix
+    from cascade.training import challenge_batch
+
+    frame = Image.new("RGB", (1280, 720), (200, 120, 40))
+    images, labels, used = challenge_batch(lambda rng: (frame, 1.0), np.random.default_rng(0), 400, 224,
+                                           parse_pipeline_mix("v0.4=3,v0.2=1"))
+    assert set(used) == {"v0.4", "v0.2"} and 270 <= used.count("v0.4") <= 330  # 300 expected
+    for image, pipeline in zip(images, used):  # decoded as the miner decodes: v0.4 frames at 1/2 scale
+        assert image.size == ((640, 360) if pipeline == "v0.4" else (224, 224))
+    assert labels.tolist() == [1.0] * 400
+
+
+def test_the_pipelines_and_fit_reach_the_run_and_the_manifest(tmp_path):
+    with pytest.raises(ValueError, match="unknown pipeline"):
+        train(tiny(tmp_path / "typo", pipelines="v0.4=1,v4=1"), log=lambda line: None)
+    folder = train(tiny(tmp_path / "run", steps=1, pipelines="v0.3", fit="letterbox"), log=lambda line: None)
+    _, manifest = load_classifier(folder)
+    assert manifest.fit == "letterbox" and "pipelines v0.3" in manifest.trained_on

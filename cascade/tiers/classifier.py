@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from safetensors.torch import load_file, save_file
 
 from ..backbones import build_backbone
+from ..image import fit_square
 from ..runtimes.onnx_cpu import OnnxCpuModel
 from ..tier import Tier, TierOutput
 from ..token_pruning import prune_vit_tokens
@@ -37,6 +38,8 @@ class ClassifierManifest(BaseModel):
     version: str
     architecture: str
     input_size: int = 224
+    # How a frame that is not square becomes the model's square input (cascade/image.py fit_square).
+    fit: Literal["squash", "letterbox", "crop"] = "squash"
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     description: str = ""
@@ -63,13 +66,13 @@ class RoadworkClassifier(torch.nn.Module):
 
 
 def preprocess(images: Sequence[Image.Image], manifest: ClassifierManifest) -> torch.Tensor:
-    """Resize the whole image to a square (a crop could cut the roadwork out) and normalise."""
+    """The whole frame to the model's square as the manifest's `fit` says, normalised."""
     size = manifest.input_size
     mean = np.asarray(manifest.mean, dtype=np.float32)
     std = np.asarray(manifest.std, dtype=np.float32)
     batch = np.stack(
         [
-            (np.asarray(img.convert("RGB").resize((size, size), Image.BICUBIC), np.float32) / 255.0 - mean) / std
+            (np.asarray(fit_square(img.convert("RGB"), size, manifest.fit), np.float32) / 255.0 - mean) / std
             for img in images
         ]
     )
