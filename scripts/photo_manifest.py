@@ -1,7 +1,7 @@
 """Write cascade/data/photo_pool.json from the hand-picked photos below (needs the registries).
 
 Each file here was looked at in a contact sheet and kept only if it is a real photograph (no
-drawings, renders, logos, screenshots, near-duplicate edits of another kept photo, or pictures
+drawings, renders, logos (mahotas' DepartmentStore.jpg is a drawing, plasma's Volna a render), screenshots, near-duplicate edits of another kept photo, or pictures
 with transparency). The licence comes from the package's Debian copyright file (DEP-5, per file)
 where it is machine-readable, else from the `licence` given here, taken from the package's
 copyright file or the image's own documentation.
@@ -30,7 +30,7 @@ SELECTION = [
         ("BytheWater", "2560x1600.jpg"), ("ColdRipple", "2560x1600.jpg"), ("ColorfulCups", "2560x1600.jpg"),
         ("DarkestHour", "2560x1600.jpg"), ("EveningGlow", "2560x1600.jpg"), ("FallenLeaf", "2560x1600.jpg"),
         ("Grey", "2560x1600.jpg"), ("Kite", "2560x1600.jpg"), ("OneStandsOut", "2560x1600.jpg"),
-        ("Path", "2560x1600.jpg"), ("Volna", "5120x2880.jpg"), ("summer_1am", "2560x1600.jpg"))]),
+        ("Path", "2560x1600.jpg"), ("summer_1am", "2560x1600.jpg"))]),
     ("deb", "lomiri-wallpapers-16.04", "20.04.0-2", None, [f"usr/share/backgrounds/{n}.jpg" for n in (
         "Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly", "Picture_0B_by_freespace", "Picture_1A_by_freespace",
         "Wine_by_Jakkub_Mede", "aitzgorri_by_Aitzol_Berasategi", "friends_by_Aitzol_Berasategi",
@@ -51,7 +51,7 @@ SELECTION = [
         "rocket.jpg": "public domain (SpaceX)", "brick.png": "CC0 (CC0Textures)",
         "grass.png": "CC0 (CC0Textures)", "gravel.png": "CC0 (CC0Textures)"}, "skimage/data/"),
     ("pypi", "mahotas", "1.4.18", "MIT (package licence; no notice of its own)",
-     ["mahotas/demos/data/DepartmentStore.jpg", "mahotas/demos/data/luispedro.jpg"]),
+     ["mahotas/demos/data/luispedro.jpg"]),  # not DepartmentStore.jpg: a drawing
     ("pypi", "matplotlib", "3.11.2", "public domain (U.S. Navy photograph)", ["matplotlib/mpl-data/sample_data/grace_hopper.jpg"]),
     ("pypi", "imgaug", "0.4.0", "MIT (package licence; no notice of its own)", ["imgaug/quokka.jpg"]),
 ]

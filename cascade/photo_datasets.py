@@ -1,0 +1,69 @@
+"""Labelled sets made from the real-photo pool, in the folder layout cascade/datasets.py reads
+(roadwork/ and none/ sub-folders):
+
+  train/               training photos as negatives, and roadwork in TRAIN_STYLES pasted on them
+  heldout-negatives/   held-out photos (packages training never saw), no roadwork: false alarms
+  heldout-recall/      roadwork in HELDOUT_STYLES pasted on held-out photos: a proxy for recall
+
+Every image is a fresh random crop of a pool photo, so one photo gives several different frames.
+The same pool and seed give the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from PIL import Image
+
+from .composite import HELDOUT_STYLES, TRAIN_STYLES, composite_roadwork, crop_background
+from .photo_pool import load_pool
+
+SETS = ("train", "heldout-negatives", "heldout-recall")
+
+
+def _save(image: Image.Image, path: Path, rng: random.Random) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, "JPEG", quality=rng.randint(80, 95))
+
+
+def write_datasets(pool: Path, out: Path, size: tuple[int, int] = (512, 384), per_photo: int = 4, seed: int = 0,
+                   log: Callable[[str], None] = print) -> dict[str, dict[str, int]]:
+    """Write the three sets under `out` (replacing earlier ones); returns their counts per label."""
+    out = Path(out)
+    plan = {  # set -> (pool split, [(label folder, styles or None for the bare photo)])
+        "train": ("train", [("none", None), ("roadwork", TRAIN_STYLES)]),
+        "heldout-negatives": ("heldout", [("none", None)]),
+        "heldout-recall": ("heldout", [("roadwork", HELDOUT_STYLES)]),
+    }
+    counts: dict[str, dict[str, int]] = {}
+    for name, (split, kinds) in plan.items():
+        folder = out / name
+        shutil.rmtree(folder, ignore_errors=True)
+        for label in ("roadwork", "none"):  # both must exist for cascade/datasets.py, even if empty
+            (folder / label).mkdir(parents=True)
+        entries = load_pool(pool, split)
+        if not entries:
+            raise FileNotFoundError(f"{pool} has no {split} photos: build the pool again")
+        counts[name] = {"roadwork": 0, "none": 0}
+        for entry in entries:
+            with Image.open(entry["image"]) as photo:
+                photo = photo.convert("RGB")
+            stem = Path(entry["file"]).stem
+            for label, styles in kinds:
+                for k in range(per_photo):
+                    rng = random.Random(f"{seed}:{name}:{entry['file']}:{label}:{k}")
+                    frame = crop_background(photo, rng, size)
+                    if styles is not None:
+                        frame = composite_roadwork(frame, rng, rng.choice(styles)).image
+                    _save(frame, folder / label / f"{entry['package']}--{stem}--{k}.jpg", rng)
+                    counts[name][label] += 1
+        log(f"{name}: {counts[name]['roadwork']} roadwork, {counts[name]['none']} none"
+            f" from {len(entries)} {split} photos of {len({e['package'] for e in entries})} packages")
+    (out / "datasets.json").write_text(json.dumps({
+        "pool": str(pool), "size": list(size), "per_photo": per_photo, "seed": seed, "counts": counts,
+        "train_styles": list(TRAIN_STYLES), "heldout_styles": list(HELDOUT_STYLES)}, indent=1))
+    return counts
