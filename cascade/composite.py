@@ -26,6 +26,7 @@ from .scenes import ROADWORK_KINDS, _draw_roadwork
 TRAIN_STYLES = ("generator", "generator-amber")
 HELDOUT_STYLES = ("red-white", "drums", "delineators")
 MAX_OBJECT_HEIGHT = 0.45  # of the frame: nothing larger than a near cone at a dashcam's height
+MIN_COVER = 0.002  # of the frame: roadwork a validator's crop can still show
 
 
 @dataclass
@@ -94,7 +95,7 @@ def _draw_zone(rng: random.Random, style: str, w: int, h: int, horizon: int) -> 
     scale = min(w, h) / 224  # the generator's objects were sized at 224 px
     vanish = w * rng.uniform(0.3, 0.7)
     side = rng.choice((-1, 1))
-    near_x = vanish + side * w * rng.uniform(0.1, 0.55)
+    near_x = min(0.95 * w, max(0.05 * w, vanish + side * w * rng.uniform(0.1, 0.55)))
     near, far = rng.uniform(0.55, 1.0), rng.uniform(0.08, 0.4)
     count = rng.randint(2, 7)
     boxes = []
@@ -149,7 +150,10 @@ def composite_roadwork(background: Image.Image, rng: random.Random, style: str) 
     background = background.convert("RGB")
     w, h = background.size
     horizon = int(h * rng.uniform(0.3, 0.5))
-    layer, boxes = _draw_zone(rng, style, w, h, horizon)
+    for _ in range(8):  # a zone that mostly falls outside the frame is drawn again
+        layer, boxes = _draw_zone(rng, style, w, h, horizon)
+        if np.count_nonzero(np.asarray(layer.getchannel("A")) >= 128) >= MIN_COVER * w * h:
+            break
     layer = _tone(layer, background, horizon, rng)
     # as soft as the photo: a blurry photo gets a blurrier paste; edges are always slightly soft
     radius = rng.uniform(0.3, 0.8) + (1.0 if _sharpness(background) < 150 else 0.0) * rng.uniform(0.3, 1.0)
