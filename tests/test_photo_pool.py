@@ -49,7 +49,7 @@ def _make_packages(root: Path) -> list[dict]:
     with zipfile.ZipFile(root / "fakepics-2.0-py3-none-any.whl", "w") as wheel:
         wheel.writestr("fakepics/data/cat.jpg", data)
     entries.append({"source": "pypi", "package": "fakepics", "version": "2.0", "path": "fakepics/data/cat.jpg",
-                    "sha256": hashlib.sha256(data).hexdigest(), "licence": "MIT"})
+                    "sha256": hashlib.sha256(data).hexdigest(), "licence": "MIT", "rotate": 90})
     return entries
 
 
@@ -133,6 +133,8 @@ def test_build_verifies_normalises_and_resumes(local_packages, tmp_path):
         assert entry["sha256"] in {e["sha256"] for e in entries} and entry["licence"]
     with Image.open(tmp_path / "pool" / next(e["file"] for e in pool if e["path"].endswith("street.png"))) as image:
         assert image.size == (256, 171)  # aspect kept
+    with Image.open(tmp_path / "pool" / next(e["file"] for e in pool if e["path"].endswith("cat.jpg"))) as image:
+        assert image.size == (192, 256)  # turned upright as the manifest says
     assert any(line.startswith("[1/2]") for line in lines) and "pool ready" in lines[-1]
     # a second run finds everything built and asks no registry
     build_pool(tmp_path / "pool", manifest, fetch=registry, max_side=256, log=lines.append)
