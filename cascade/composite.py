@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
-from .scenes import ROADWORK_KINDS, _draw_roadwork
+from .scenes import ROADWORK_KINDS, _draw_distractor, _draw_roadwork
 
 TRAIN_STYLES = ("generator", "generator-amber")
 HELDOUT_STYLES = ("red-white", "drums", "delineators")
@@ -143,17 +143,10 @@ def _sharpness(image: Image.Image) -> float:
     return float(ImageStat.Stat(edges).var[0])
 
 
-def composite_roadwork(background: Image.Image, rng: random.Random, style: str) -> Composite:
-    """Roadwork of `style` on `background` (RGB, any size)."""
-    if style not in TRAIN_STYLES + HELDOUT_STYLES:
-        raise ValueError(f"unknown style {style!r}: one of {TRAIN_STYLES + HELDOUT_STYLES}")
-    background = background.convert("RGB")
+def _paste(background: Image.Image, layer: Image.Image, boxes: list, horizon: int, rng: random.Random) -> tuple[Image.Image, Image.Image]:
+    """Tone, soften, shadow and paste `layer` on `background`, then add sensor noise; returns the
+    image and the layer's final alpha."""
     w, h = background.size
-    horizon = int(h * rng.uniform(0.3, 0.5))
-    for _ in range(8):  # a zone that mostly falls outside the frame is drawn again
-        layer, boxes = _draw_zone(rng, style, w, h, horizon)
-        if np.count_nonzero(np.asarray(layer.getchannel("A")) >= 128) >= MIN_COVER * w * h:
-            break
     layer = _tone(layer, background, horizon, rng)
     # as soft as the photo: a blurry photo gets a blurrier paste; edges are always slightly soft
     radius = rng.uniform(0.3, 0.8) + (1.0 if _sharpness(background) < 150 else 0.0) * rng.uniform(0.3, 1.0)
@@ -171,6 +164,39 @@ def composite_roadwork(background: Image.Image, rng: random.Random, style: str) 
     if sigma > 0.2:
         noisy = np.asarray(image).astype(np.float32) + np.random.default_rng(rng.getrandbits(32)).normal(0, sigma, (h, w, 3))
         image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
+    return image, alpha
+
+
+def composite_distractors(background: Image.Image, rng: random.Random) -> Composite:
+    """Things that are not roadwork (the generator's cars, orange cars, traffic lights, shop signs,
+    trees, people) pasted the same way: negatives with paste marks, so that a paste alone never
+    means roadwork."""
+    background = background.convert("RGB")
+    w, h = background.size
+    horizon = int(h * rng.uniform(0.3, 0.5))
+    layer, boxes = Image.new("RGBA", (w, h), (0, 0, 0, 0)), []
+    for _ in range(rng.randint(1, 4)):
+        single = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+        _draw_distractor(rng, ImageDraw.Draw(single), w, h, horizon, min(w, h) / 224)
+        if single.getbbox():
+            boxes.append(("distractor", single.getbbox()))
+            layer.alpha_composite(single)
+    image, alpha = _paste(background, layer, boxes, horizon, rng)
+    return Composite(image=image, mask=alpha.point(lambda v: 255 if v >= 128 else 0), boxes=boxes, style="distractors", horizon=horizon)
+
+
+def composite_roadwork(background: Image.Image, rng: random.Random, style: str) -> Composite:
+    """Roadwork of `style` on `background` (RGB, any size)."""
+    if style not in TRAIN_STYLES + HELDOUT_STYLES:
+        raise ValueError(f"unknown style {style!r}: one of {TRAIN_STYLES + HELDOUT_STYLES}")
+    background = background.convert("RGB")
+    w, h = background.size
+    horizon = int(h * rng.uniform(0.3, 0.5))
+    for _ in range(8):  # a zone that mostly falls outside the frame is drawn again
+        layer, boxes = _draw_zone(rng, style, w, h, horizon)
+        if np.count_nonzero(np.asarray(layer.getchannel("A")) >= 128) >= MIN_COVER * w * h:
+            break
+    image, alpha = _paste(background, layer, boxes, horizon, rng)
     mask = alpha.point(lambda v: 255 if v >= 128 else 0)
     clipped = [(kind, (max(0, x0), max(0, y0), min(w, x1), min(h, y1))) for kind, (x0, y0, x1, y1) in boxes]
     return Composite(image=image, mask=mask, boxes=clipped, style=style, horizon=horizon)

@@ -1,7 +1,8 @@
 """Labelled sets made from the real-photo pool, in the folder layout cascade/datasets.py reads
 (roadwork/ and none/ sub-folders):
 
-  train/               training photos as negatives, and roadwork in TRAIN_STYLES pasted on them
+  train/               training photos as negatives (half with non-roadwork objects pasted on
+                       them), and roadwork in TRAIN_STYLES pasted on them
   heldout-negatives/   held-out photos (packages training never saw), no roadwork: false alarms
   heldout-recall/      roadwork in HELDOUT_STYLES pasted on held-out photos: a proxy for recall
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .composite import HELDOUT_STYLES, TRAIN_STYLES, composite_roadwork, crop_background
+from .composite import HELDOUT_STYLES, TRAIN_STYLES, composite_distractors, composite_roadwork, crop_background
 from .photo_pool import load_pool
 
 SETS = ("train", "heldout-negatives", "heldout-recall")
@@ -31,8 +32,10 @@ def _save(image: Image.Image, path: Path, rng: random.Random) -> None:
 
 
 def write_datasets(pool: Path, out: Path, size: tuple[int, int] = (512, 384), per_photo: int = 4, seed: int = 0,
-                   log: Callable[[str], None] = print) -> dict[str, dict[str, int]]:
-    """Write the three sets under `out` (replacing earlier ones); returns their counts per label."""
+                   distractor_share: float = 0.5, log: Callable[[str], None] = print) -> dict[str, dict[str, int]]:
+    """Write the three sets under `out` (replacing earlier ones); returns their counts per label.
+    `distractor_share` of the training negatives get non-roadwork objects pasted on them the way
+    roadwork is pasted on the positives, so that paste marks alone do not mean roadwork."""
     out = Path(out)
     plan = {  # set -> (pool split, [(label folder, styles or None for the bare photo)])
         "train": ("train", [("none", None), ("roadwork", TRAIN_STYLES)]),
@@ -59,11 +62,13 @@ def write_datasets(pool: Path, out: Path, size: tuple[int, int] = (512, 384), pe
                     frame = crop_background(photo, rng, size)
                     if styles is not None:
                         frame = composite_roadwork(frame, rng, rng.choice(styles)).image
+                    elif name == "train" and rng.random() < distractor_share:
+                        frame = composite_distractors(frame, rng).image
                     _save(frame, folder / label / f"{entry['package']}--{stem}--{k}.jpg", rng)
                     counts[name][label] += 1
         log(f"{name}: {counts[name]['roadwork']} roadwork, {counts[name]['none']} none"
             f" from {len(entries)} {split} photos of {len({e['package'] for e in entries})} packages")
     (out / "datasets.json").write_text(json.dumps({
-        "pool": str(pool), "size": list(size), "per_photo": per_photo, "seed": seed, "counts": counts,
+        "pool": str(pool), "size": list(size), "per_photo": per_photo, "seed": seed, "distractor_share": distractor_share, "counts": counts,
         "train_styles": list(TRAIN_STYLES), "heldout_styles": list(HELDOUT_STYLES)}, indent=1))
     return counts

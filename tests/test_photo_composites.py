@@ -64,6 +64,16 @@ def test_objects_shrink_towards_the_horizon():
     assert len(sizes) > 20 and np.corrcoef(depth, height)[0, 1] > 0.5
 
 
+def test_distractors_are_pasted_like_roadwork():
+    for seed in range(4):
+        background = _photo(seed)
+        result = composite.composite_distractors(background, random.Random(seed))
+        assert result.image.size == background.size and result.boxes
+        mask = np.asarray(result.mask) > 0
+        change = np.abs(np.asarray(result.image, dtype=np.float32) - np.asarray(background, dtype=np.float32)).mean(axis=2)
+        assert mask.any() and change[mask].mean() > change[~mask].mean() + 5
+
+
 def test_crop_background_keeps_the_frame_size():
     rng = random.Random(1)
     for size in ((512, 384), (200, 300)):
@@ -94,7 +104,10 @@ def test_datasets_layout_is_read_back_by_cascade_datasets(tmp_path, monkeypatch)
         return real(background, rng, style)
 
     monkeypatch.setattr(photo_datasets, "composite_roadwork", spy)
-    counts = photo_datasets.write_datasets(pool, tmp_path / "sets", size=(128, 96), per_photo=2, log=lambda _: None)
+    pasted = []
+    monkeypatch.setattr(photo_datasets, "composite_distractors", lambda b, r: pasted.append(1) or composite.composite_distractors(b, r))
+    counts = photo_datasets.write_datasets(pool, tmp_path / "sets", size=(128, 96), per_photo=2, distractor_share=1.0, log=lambda _: None)
+    assert len(pasted) == 8  # every training negative, and no held-out one
     assert counts == {"train": {"roadwork": 8, "none": 8}, "heldout-negatives": {"roadwork": 0, "none": 4},
                       "heldout-recall": {"roadwork": 4, "none": 0}}
     assert set(used[:8]) <= set(TRAIN_STYLES) and set(used[8:]) <= set(HELDOUT_STYLES)
@@ -106,6 +119,7 @@ def test_datasets_layout_is_read_back_by_cascade_datasets(tmp_path, monkeypatch)
     assert {label for _, label in open_labelled(str(tmp_path / "sets" / "heldout-recall"), split="all").items} == {1.0}
     assert not list((tmp_path / "sets" / "train").rglob("pkg-c*"))  # held-out packages never reach training
     assert all(f.name.startswith("pkg-c") for f in (tmp_path / "sets" / "heldout-recall").rglob("*.jpg"))
+    photo_datasets.write_datasets(pool, tmp_path / "sets", size=(128, 96), per_photo=2, log=lambda _: None)
     first = sorted(p.read_bytes() for p in (tmp_path / "sets").rglob("*.jpg"))
     photo_datasets.write_datasets(pool, tmp_path / "sets", size=(128, 96), per_photo=2, log=lambda _: None)
     assert sorted(p.read_bytes() for p in (tmp_path / "sets").rglob("*.jpg")) == first  # same seed, same files
