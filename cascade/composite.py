@@ -181,7 +181,8 @@ def composite_distractors(background: Image.Image, rng: random.Random) -> Compos
         if single.getbbox():
             boxes.append(("distractor", single.getbbox()))
             layer.alpha_composite(single)
-    image, alpha = _paste(background, layer, boxes, horizon, rng)
+    grounded = [b for b in boxes if b[1][3] > horizon + 0.1 * (h - horizon)]  # shop signs hang: no shadow
+    image, alpha = _paste(background, layer, grounded, horizon, rng)
     return Composite(image=image, mask=alpha.point(lambda v: 255 if v >= 128 else 0), boxes=boxes, style="distractors", horizon=horizon)
 
 

@@ -123,3 +123,14 @@ def test_datasets_layout_is_read_back_by_cascade_datasets(tmp_path, monkeypatch)
     first = sorted(p.read_bytes() for p in (tmp_path / "sets").rglob("*.jpg"))
     photo_datasets.write_datasets(pool, tmp_path / "sets", size=(128, 96), per_photo=2, log=lambda _: None)
     assert sorted(p.read_bytes() for p in (tmp_path / "sets").rglob("*.jpg")) == first  # same seed, same files
+
+
+def test_photos_datasets_command_writes_the_sets(tmp_path, capsys):
+    from natix_miner.cli import main as cli
+
+    pool = _pool(tmp_path / "pool")
+    assert cli(["photos", "datasets", "--pool", str(pool), "--out", str(tmp_path / "sets"), "--per-photo", "1",
+                "--width", "64", "--height", "48"]) == 0
+    assert "heldout-recall: 2 roadwork, 0 none" in capsys.readouterr().out
+    assert json.loads((tmp_path / "sets" / "datasets.json").read_text())["counts"]["train"] == {"roadwork": 4, "none": 4}
+    assert cli(["photos", "datasets", "--pool", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2  # no pool.json
