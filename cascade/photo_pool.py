@@ -31,7 +31,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 MANIFEST = Path(__file__).parent / "data" / "photo_pool.json"
-SPLIT_SALT = "natix-photo-split-v1"
+SPLIT_SALT = "natix-photo-split-3412"
 DEFAULT_MAX_SIDE = 1024
 
 # Reserved for an independent check: never in training nor in our own evaluation.
@@ -89,25 +89,19 @@ def load_manifest(path: Path = MANIFEST) -> tuple[list[Photo], float]:
 
 
 def split_by_package(photos: list[Photo], heldout_fraction: float) -> dict[str, str]:
-    """Package -> "train" or "heldout". Packages are taken in a fixed pseudo-random order (a salted
-    hash of the name) and go to held-out until it holds about `heldout_fraction` of the photos;
-    at least one package goes to each side."""
-    counts: dict[str, int] = {}
-    for photo in photos:
-        counts[photo.package] = counts.get(photo.package, 0) + 1
-    if len(counts) < 2:
+    """Package -> "train" or "heldout": held out when a salted hash of its name falls below
+    `heldout_fraction`. Each package decides alone, so adding packages to the manifest never moves
+    one that is already there (a model's held-out photos stay unseen). At least one package goes
+    to each side. The salt was fixed once, when the first pool was measured."""
+    packages = sorted({photo.package for photo in photos})
+    if len(packages) < 2:
         raise ValueError("a split by package needs photos from at least two packages")
-    order = sorted(counts, key=lambda p: hashlib.sha256(f"{SPLIT_SALT}:{p}".encode()).hexdigest())
-    target = heldout_fraction * sum(counts.values())
-    splits, heldout = {}, 0
-    for package in order[:-1]:  # the last one always trains
-        if heldout + counts[package] / 2 <= target:  # taken while more than half of it fits
-            splits[package], heldout = "heldout", heldout + counts[package]
-        else:
-            splits[package] = "train"
-    splits[order[-1]] = "train"
+    bucket = {p: int(hashlib.sha256(f"{SPLIT_SALT}:{p}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF for p in packages}
+    splits = {p: "heldout" if bucket[p] < heldout_fraction else "train" for p in packages}
     if "heldout" not in splits.values():
-        splits[order[0]] = "heldout"
+        splits[min(packages, key=bucket.get)] = "heldout"
+    if "train" not in splits.values():
+        splits[max(packages, key=bucket.get)] = "train"
     return splits
 
 

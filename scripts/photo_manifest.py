@@ -45,6 +45,9 @@ SELECTION = [
         "filters/examples/2zinnias.png", "filters/examples/blur/mean_curvature-ex-1.jpg",
         "filters/examples/colors-retinex1.png", "filters/examples/cosmos-1.png",
         "filters/examples/enhance/high-pass-origin.png", "filters/examples/distort/spherize-ex-curvature.jpg")]),
+    ("deb", "hugin-data", "2022.0.0+dfsg-2", None, ["usr/share/hugin/xrc/data/help_en_EN/" + n for n in (
+        "800px-C_Marchi-GrandCentral-adj.jpg", "AliasingPScubic.jpg", "Big_ben_cylindrical.jpg",
+        "CA_fringes00.jpg", "CA_tCA00.jpg", "Medinet_habu_horizontal_fisheye.jpg")]),
     ("pypi", "scikit-image", "0.25.2", {
         "astronaut.png": "public domain (NASA)", "camera.png": "CC0 (Lav Varshney)",
         "chelsea.png": "CC0 (Stefan van der Walt)", "coffee.png": "CC0 (Rachel Michetti)",

@@ -91,10 +91,14 @@ def test_committed_manifest_splits_by_package_reproducibly():
 
 
 def test_split_keeps_each_package_on_one_side():
-    photos = [photo_pool.Photo("deb", f"pkg{i % 7}", "1", f"p{i}.jpg", f"{i:064x}", "CC0") for i in range(70)]
+    photos = [photo_pool.Photo("deb", f"pkg{i % 12}", "1", f"p{i}.jpg", f"{i:064x}", "CC0") for i in range(72)]
     splits = split_by_package(photos, 0.3)
-    assert set(splits) == {f"pkg{i}" for i in range(7)}
-    assert 1 <= list(splits.values()).count("heldout") <= 4
+    assert set(splits) == {f"pkg{i}" for i in range(12)} and set(splits.values()) == {"train", "heldout"}
+    more = photos + [photo_pool.Photo("pypi", f"new{i}", "1", "x.jpg", f"{100 + i:064x}", "CC0") for i in range(20)]
+    grown = split_by_package(more, 0.3)
+    assert all(grown[p] == s for p, s in splits.items())  # new packages never move existing ones
+    assert 2 <= list(grown.values()).count("heldout") <= 20
+    assert set(split_by_package(photos, 0.0).values()) == {"train", "heldout"}  # never an empty side
     with pytest.raises(ValueError, match="two packages"):
         split_by_package(photos[:1], 0.3)
 
