@@ -22,6 +22,8 @@ from PIL import Image
 
 from .composite import HELDOUT_STYLES, TRAIN_STYLES, composite_distractors, composite_roadwork, crop_background
 from .photo_pool import load_pool
+from .scenes import generate_scene
+from .training import HELDOUT_SCENE_SEED, SCENE_SIZE
 
 SETS = ("train", "heldout-negatives", "heldout-recall")
 
@@ -32,10 +34,12 @@ def _save(image: Image.Image, path: Path, rng: random.Random) -> None:
 
 
 def write_datasets(pool: Path, out: Path, size: tuple[int, int] = (512, 384), per_photo: int = 4, seed: int = 0,
-                   distractor_share: float = 0.5, log: Callable[[str], None] = print) -> dict[str, dict[str, int]]:
+                   distractor_share: float = 0.5, scenes: int = 0,
+                   log: Callable[[str], None] = print) -> dict[str, dict[str, int]]:
     """Write the three sets under `out` (replacing earlier ones); returns their counts per label.
     `distractor_share` of the training negatives get non-roadwork objects pasted on them the way
-    roadwork is pasted on the positives, so that paste marks alone do not mean roadwork."""
+    roadwork is pasted on the positives, so that paste marks alone do not mean roadwork. `scenes`
+    procedural scenes (half with roadwork) join the training set, as `train --data` reads one source."""
     out = Path(out)
     plan = {  # set -> (pool split, [(label folder, styles or None for the bare photo)])
         "train": ("train", [("none", None), ("roadwork", TRAIN_STYLES)]),
@@ -68,7 +72,15 @@ def write_datasets(pool: Path, out: Path, size: tuple[int, int] = (512, 384), pe
                     counts[name][label] += 1
         log(f"{name}: {counts[name]['roadwork']} roadwork, {counts[name]['none']} none"
             f" from {len(entries)} {split} photos of {len({e['package'] for e in entries})} packages")
+    for i in range(scenes):  # procedural scenes beside the photos, so the drawings are not forgotten
+        rng = random.Random(f"{seed}:scene:{i}")
+        label = "roadwork" if i % 2 == 0 else "none"
+        scene = generate_scene(seed * 1_000_003 + i, roadwork=label == "roadwork", size=SCENE_SIZE)
+        _save(scene.image, out / "train" / label / f"scene--{i}.jpg", rng)
+        counts["train"][label] += 1
+    if scenes:
+        log(f"train: {scenes} procedural scenes added (seeds below {HELDOUT_SCENE_SEED}, never evaluated on)")
     (out / "datasets.json").write_text(json.dumps({
-        "pool": str(pool), "size": list(size), "per_photo": per_photo, "seed": seed, "distractor_share": distractor_share, "counts": counts,
+        "pool": str(pool), "size": list(size), "per_photo": per_photo, "seed": seed, "distractor_share": distractor_share, "scenes": scenes, "counts": counts,
         "train_styles": list(TRAIN_STYLES), "heldout_styles": list(HELDOUT_STYLES)}, indent=1))
     return counts

@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sets.add_argument("--width", type=int, default=512)
     sets.add_argument("--height", type=int, default=384)
     sets.add_argument("--seed", type=int, default=0)
+    sets.add_argument("--scenes", type=int, default=0, help="procedural scenes added to train/ (half roadwork), to keep what the drawings taught")
     sets.add_argument("--distractor-share", type=float, default=0.5, help="share of training negatives with non-roadwork objects pasted on them")
 
 
@@ -40,4 +41,4 @@ def run(args: argparse.Namespace) -> None:
             raise ValueError(str(exc)) from None
     else:
         photo_datasets.write_datasets(args.pool, args.out, (args.width, args.height), args.per_photo, args.seed,
-                                      args.distractor_share, log=lambda line: print(line, flush=True))
+                                      args.distractor_share, args.scenes, log=lambda line: print(line, flush=True))

@@ -130,7 +130,9 @@ def test_photos_datasets_command_writes_the_sets(tmp_path, capsys):
 
     pool = _pool(tmp_path / "pool")
     assert cli(["photos", "datasets", "--pool", str(pool), "--out", str(tmp_path / "sets"), "--per-photo", "1",
-                "--width", "64", "--height", "48"]) == 0
+                "--width", "64", "--height", "48", "--scenes", "4"]) == 0
     assert "heldout-recall: 2 roadwork, 0 none" in capsys.readouterr().out
-    assert json.loads((tmp_path / "sets" / "datasets.json").read_text())["counts"]["train"] == {"roadwork": 4, "none": 4}
+    assert json.loads((tmp_path / "sets" / "datasets.json").read_text())["counts"]["train"] == {"roadwork": 6, "none": 6}
+    assert len(list((tmp_path / "sets" / "train" / "roadwork").glob("scene--*.jpg"))) == 2
+    assert not list((tmp_path / "sets" / "heldout-recall").rglob("scene--*"))  # scenes only join training
     assert cli(["photos", "datasets", "--pool", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2  # no pool.json
