@@ -7,6 +7,8 @@
   heldout-recall/      roadwork in HELDOUT_STYLES pasted on held-out photos: a proxy for recall
 
 Every image is a fresh random crop of a pool photo, so one photo gives several different frames.
+Each pasted image's roadwork mask is kept in masks/NAME.png beside roadwork/ (white where roadwork
+is), so an evaluation can tell when the validator's crop removed all of it.
 The same pool and seed give the same files.
 """
 
@@ -64,11 +66,15 @@ def write_datasets(pool: Path, out: Path, size: tuple[int, int] = (512, 384), pe
                 for k in range(per_photo):
                     rng = random.Random(f"{seed}:{name}:{entry['file']}:{label}:{k}")
                     frame = crop_background(photo, rng, size)
+                    file_name = f"{entry['package']}--{stem}--{k}"
                     if styles is not None:
-                        frame = composite_roadwork(frame, rng, rng.choice(styles)).image
+                        pasted = composite_roadwork(frame, rng, rng.choice(styles))
+                        frame = pasted.image
+                        (folder / "masks").mkdir(exist_ok=True)
+                        pasted.mask.save(folder / "masks" / f"{file_name}.png")
                     elif name == "train" and rng.random() < distractor_share:
                         frame = composite_distractors(frame, rng).image
-                    _save(frame, folder / label / f"{entry['package']}--{stem}--{k}.jpg", rng)
+                    _save(frame, folder / label / f"{file_name}.jpg", rng)
                     counts[name][label] += 1
         log(f"{name}: {counts[name]['roadwork']} roadwork, {counts[name]['none']} none"
             f" from {len(entries)} {split} photos of {len({e['package'] for e in entries})} packages")

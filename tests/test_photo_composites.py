@@ -118,6 +118,11 @@ def test_datasets_layout_is_read_back_by_cascade_datasets(tmp_path, monkeypatch)
     assert {label for _, label in open_labelled(str(tmp_path / "sets" / "heldout-negatives"), split="all").items} == {0.0}
     assert {label for _, label in open_labelled(str(tmp_path / "sets" / "heldout-recall"), split="all").items} == {1.0}
     assert not list((tmp_path / "sets" / "train").rglob("pkg-c*"))  # held-out packages never reach training
+    for name in ("train", "heldout-recall"):  # a mask for every pasted image, where its roadwork is
+        images = sorted(p.stem for p in (tmp_path / "sets" / name / "roadwork").glob("*.jpg"))
+        assert sorted(p.stem for p in (tmp_path / "sets" / name / "masks").glob("*.png")) == images
+        with Image.open(tmp_path / "sets" / name / "masks" / f"{images[0]}.png") as mask:
+            assert mask.size == (128, 96) and mask.getextrema()[1] == 255
     assert all(f.name.startswith("pkg-c") for f in (tmp_path / "sets" / "heldout-recall").rglob("*.jpg"))
     photo_datasets.write_datasets(pool, tmp_path / "sets", size=(128, 96), per_photo=2, log=lambda _: None)
     first = sorted(p.read_bytes() for p in (tmp_path / "sets").rglob("*.jpg"))
