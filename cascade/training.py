@@ -55,6 +55,7 @@ class TrainConfig:
     arch: str = "efficientnet_lite0"  # any timm architecture
     init: str = "pretrained"  # "pretrained" (ImageNet), "random", or a classifier folder / builtin:NAME to fine-tune
     data: str = "scenes"  # "scenes", or labelled images (cascade/datasets.py: folder, CSV, saved HF dataset)
+    scene_share: float = 0.0  # with labelled --data: the share of images that are procedural scenes instead
     heldout_fraction: float = 0.1  # of the operator's images, chosen by a hash of each one's id
     image_size: int = 224
     pipelines: str = DEFAULT_PIPELINE_MIX  # validator releases the challenges follow, with weights
@@ -79,12 +80,13 @@ class TrainConfig:
         return f"{self.arch} ({self.init} init) fine-tuned for roadwork under the SN72 challenge augmentation."
 
     def trained_on(self) -> str:
-        return f"{self.data}: {self.steps} steps x {self.batch_size} images, seed {self.seed}, pipelines {self.pipelines}"
+        scenes = f" + procedural scenes ({self.scene_share:.0%})" if self.scene_share and self.data != "scenes" else ""
+        return f"{self.data}{scenes}: {self.steps} steps x {self.batch_size} images, seed {self.seed}, pipelines {self.pipelines}"
 
 
 def scene_sampler(offset: int) -> Sampler:
     def sample(rng: np.random.Generator) -> tuple[Image.Image, float]:
-        seed = offset + int(rng.integers(0, 2**31 - 1))
+        seed = offset + int(rng.integers(0, HELDOUT_SCENE_SEED))  # training never reaches the held-out seeds
         scene = generate_scene(seed, size=draw_frame_size(rng))
         return scene.image, float(scene.roadwork)
 
@@ -92,9 +94,19 @@ def scene_sampler(offset: int) -> Sampler:
 
 
 def make_sampler(config: TrainConfig, heldout: bool) -> Sampler:
+    scenes = scene_sampler(HELDOUT_SCENE_SEED if heldout else 0)
     if config.data == "scenes":
-        return scene_sampler(HELDOUT_SCENE_SEED if heldout else 0)
-    return open_labelled(config.data, config.heldout_fraction, "heldout" if heldout else "train").sample
+        return scenes
+    labelled = open_labelled(config.data, config.heldout_fraction, "heldout" if heldout else "train").sample
+    if not config.scene_share:
+        return labelled
+
+    def mixed(rng: np.random.Generator) -> tuple[Image.Image, float]:
+        """Endless procedural scenes beside a finite folder (real photos, say): what the drawings taught
+        is kept while the photos teach what a street looks like."""
+        return scenes(rng) if rng.random() < config.scene_share else labelled(rng)
+
+    return mixed
 
 
 def challenge_batch(sample, rng: np.random.Generator, size: int, image_size: int, mix: dict[str, float]):
@@ -225,6 +237,8 @@ def train(config: TrainConfig, stop_after: int | None = None, log=print, sampler
     Returns the exported folder, or None when stopped early.
     """
     parse_pipeline_mix(config.pipelines)  # a typo fails here, not in a worker
+    if not 0.0 <= config.scene_share <= 1.0:
+        raise ValueError(f"--scene-share {config.scene_share}: give a share between 0 and 1")
     if config.fit not in FITS:
         raise ValueError(f"--fit {config.fit}: choose one of {', '.join(FITS)}")
     out = Path(config.out)
@@ -304,6 +318,7 @@ def add_arguments(parser, skip: tuple[str, ...] = ()) -> None:
     flags = [
         ("--out", dict(required=True, help="run folder: checkpoint.pt and, at the end, model/")),
         ("--data", dict(default=defaults.data, help=DATA_HELP)),
+        ("--scene-share", dict(type=float, default=defaults.scene_share, help="with a labelled --data: this share of the images are procedural scenes at validators' frame sizes instead (e.g. 0.5)")),
         ("--steps", dict(type=int, default=defaults.steps, help="optimizer steps in all")),
         ("--batch-size", dict(type=int, default=defaults.batch_size)),
         ("--lr", dict(type=float, default=defaults.lr, help="peak learning rate (one-cycle)")),

