@@ -56,16 +56,17 @@ def draw(journal: RequestJournal, days: float, now: float | None = None, whose: 
     fig, axes = plt.subplots(2, 2, figsize=(14, 9), constrained_layout=True)
     period = f"{dt.datetime.fromtimestamp(since):%Y-%m-%d %H:%M} to {dt.datetime.fromtimestamp(now):%Y-%m-%d %H:%M}"
     refusals = journal.refusals(since)
-    fig.suptitle(f"natix-miner: {whose or journal.path}\n{period}: {len(rows)} answered, {sum(refusals.values())} refused before the forward",
+    whose = (whose or str(journal.path)).replace(" (journal ", "\n(journal ")  # the path on a line of its own: it is long
+    fig.suptitle(f"natix-miner: {whose}\n{period}: {len(rows)} answered, {sum(refusals.values())} refused before the forward",
                  fontsize=12)
 
     ax = axes[0][0]
     if figures:
         ts, incentive, emission = zip(*figures)
-        ax.plot(_times(ts), incentive, color="tab:blue", label="incentive")
+        ax.plot(_times(ts), incentive, color="tab:blue", marker="o", markersize=3, label="incentive")  # one sync: a point
         ax.set_ylabel("incentive", color="tab:blue")
         twin = ax.twinx()
-        twin.plot(_times(ts), emission, color="tab:orange", label="emission")
+        twin.plot(_times(ts), emission, color="tab:orange", marker="o", markersize=3, label="emission")
         twin.set_ylabel("emission", color="tab:orange")
     else:
         ax.text(0.5, 0.5, "no chain figures in this period", ha="center", va="center", transform=ax.transAxes)
