@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -28,6 +29,10 @@ DEFAULT_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
 DEFAULT_MAX_ASPECT_RATIO = 8.0
 # JPEGs are decoded at the smallest DCT scale that keeps both sides at least this: the models take 224 px.
 DEFAULT_DECODE_PX = 224
+# Images still this large after any draft (a 12 MP PNG, not a drafted 12 MP JPEG) decode one at a time
+# and come out reduced: a validator sending 16 MP PNGs at its rate limit must leave a core for others.
+HEAVY_DECODE_PIXELS = 4_000_000
+_heavy_decodes = threading.BoundedSemaphore(1)
 
 
 @dataclass(frozen=True)
@@ -86,10 +91,22 @@ def decode_image_bytes(raw: bytes, limits: ImageLimits = ImageLimits()) -> Image
         if image.format == "JPEG":
             # Only the header has been read: ask libjpeg for a reduced scale before any pixel is decoded.
             image.draft("RGB", (limits.decode_px, limits.decode_px))
-        image.load()
+        if image.size[0] * image.size[1] > HEAVY_DECODE_PIXELS:
+            with _heavy_decodes:  # one at a time: one caller's 16 MP PNGs take one core, never all of them
+                image.load()
+                image = _reduced(image.convert("RGB") if image.mode != "RGB" else image, limits.decode_px)
+        else:
+            image.load()
     except Exception as exc:  # truncated or corrupt data surfaces only when pixels are read
         raise ImageRejected("corrupt_image", f"{type(exc).__name__}: {exc}") from None
     return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def _reduced(image: Image.Image, min_side: int) -> Image.Image:
+    """Box-reduced by a whole factor keeping both sides >= min_side: what JPEG draft does for JPEGs,
+    for the formats that have no reduced decode (PNG, WEBP, BMP), before the tiers resize it again."""
+    factor = max(1, min(image.size) // min_side)
+    return image.reduce(factor) if factor > 1 else image
 
 
 FITS = ("squash", "letterbox", "crop")

@@ -87,3 +87,22 @@ def test_whole_frame_fits_keep_or_drop_what_they_say():
     assert crop.getpixel((2, 50)) == (255, 255, 255)  # the centre square leaves the strip out
     with pytest.raises(ValueError, match="choose one of"):
         fit_square(frame, 100, "stretch")
+
+
+def test_a_heavy_png_decodes_reduced_to_the_models_scale():
+    """Issue 17, item 5: a 16.8 MP PNG (50 KB of flat colour) decoded whole, 48 MB a request; it
+    comes out box-reduced like a drafted JPEG (both sides >= decode_px), and such decodes go one at a time."""
+    import io
+
+    from PIL import Image
+
+    from cascade.image import DEFAULT_DECODE_PX, ImageLimits, decode_image_bytes
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4096, 3072), (120, 124, 118)).save(buffer, format="PNG")
+    image = decode_image_bytes(buffer.getvalue(), ImageLimits())
+    assert image.mode == "RGB" and min(image.size) >= DEFAULT_DECODE_PX and image.size[0] * image.size[1] < 4096 * 3072 / 100
+    assert image.size[0] / image.size[1] == 4096 / 3072
+    small = io.BytesIO()
+    Image.new("RGB", (640, 480), (1, 2, 3)).save(small, format="PNG")
+    assert decode_image_bytes(small.getvalue(), ImageLimits()).size == (640, 480)  # under the heavy bound: untouched
