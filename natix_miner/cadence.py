@@ -13,6 +13,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from .journal import read_only_uri
+
 SAMPLE_SIZE = 10  # uids a validator queries per step
 STEP_S = 63.0  # the middle of the 60-66 s a step takes
 FAR_PAST = 3.0  # rounds of silence before it is worth a warning
@@ -64,7 +66,7 @@ def quiet(last_request_ts: float | None, watching_since: float, serving: int, no
 def last_journalled_request(journal_path: Path) -> float | None:
     """When the journal's latest request arrived (read-only; None when it holds none or cannot be read)."""
     try:
-        db = sqlite3.connect(f"file:{journal_path}?mode=ro", uri=True)
+        db = sqlite3.connect(read_only_uri(journal_path), uri=True)
         try:
             return db.execute("SELECT MAX(ts) FROM requests").fetchone()[0]
         finally:

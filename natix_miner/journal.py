@@ -120,7 +120,7 @@ class RequestJournal:
         self._db: sqlite3.Connection | None = None
         self._inode: int | None = None
         if read_only:
-            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            self._db = sqlite3.connect(read_only_uri(path), uri=True, check_same_thread=False)
             return
         with self._lock:
             self._open()
@@ -273,7 +273,7 @@ class RequestJournal:
     def _salvage(self, damaged: Path) -> int:
         """Copy every row SQLite can still read from `damaged` into the open journal, ids kept."""
         try:
-            old = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True)
+            old = sqlite3.connect(read_only_uri(damaged), uri=True)
         except sqlite3.Error:
             return 0
         kept = 0
@@ -386,6 +386,11 @@ class RequestJournal:
             self._close()
 
 
+def read_only_uri(path: Path) -> str:
+    """SQLite's URI for reading `path` without ever writing it (as_uri escapes spaces, '?' and '#')."""
+    return f"{Path(path).resolve().as_uri()}?mode=ro"
+
+
 def state_name_of(wallet_name: str, wallet_hotkey: str, netuid: int, local: bool) -> str:
     """What tells one miner's files apart from another's in the same state folder."""
     return f"{wallet_name}-{wallet_hotkey}-{netuid}{'-local' if local else ''}"
@@ -399,7 +404,7 @@ def journal_health(path: Path) -> list[str]:
     """What is wrong with a journal file, in words an operator can act on; empty when nothing is."""
     problems = []
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = sqlite3.connect(read_only_uri(path), uri=True)
         try:
             _check_whole_file(db)
         finally:

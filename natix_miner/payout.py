@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .chain import ChainSnapshot, SubnetWeights
+from .journal import read_only_uri
 
 KAPPA = 0.5
 PAYING, NOT_PAYING, UNKNOWN = "paying", "not paying", "unknown"
@@ -137,7 +138,7 @@ class PayoutLedger:
     def __init__(self, path: Path, read_only: bool = False):
         self.path = path
         if read_only:
-            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            self._db = sqlite3.connect(read_only_uri(path), uri=True, check_same_thread=False)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
