@@ -76,7 +76,8 @@ class ForwardHandler:
         return max(MIN_BUDGET_S, min(self.deadline_s, client_timeout_s - CLIENT_MARGIN_S))
 
     async def _scored(self, payload: str, cascade_deadline: float, caller: str | None) -> CascadeResult:
-        slot = self._caller_slots.setdefault(caller or "?", asyncio.Semaphore(self.per_caller))
+        key = caller or "?"
+        slot = self._caller_slots.get(key) or self._caller_slots.setdefault(key, asyncio.Semaphore(self.per_caller))
         async with slot:
             return await asyncio.get_running_loop().run_in_executor(self.executor, self._score, payload, cascade_deadline)
 
