@@ -27,9 +27,6 @@ from .http_limits import send_json_error
 from .logs import logger
 
 HOTKEY_HEADER = b"bt_header_dendrite_hotkey"
-# Headers bittensor parses (and, when malformed, answers 500 and logs at ERROR with every header)
-# before anyone has checked who sent them: checked here, cheaply, and charged to the address.
-NUMERIC_HEADERS = {b"bt_header_dendrite_nonce": str.isdigit, b"timeout": lambda v: _is_number(v)}
 
 
 def _is_number(text: str) -> bool:
@@ -38,6 +35,11 @@ def _is_number(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+# Headers bittensor parses (and, when malformed, answers 500 and logs at ERROR with every header)
+# before anyone has checked who sent them: checked here, cheaply, and charged to the address.
+NUMERIC_HEADERS = {b"bt_header_dendrite_nonce": str.isdigit, b"timeout": _is_number}
 
 
 class RefusalThrottle:
