@@ -1,12 +1,20 @@
-"""Train the roadwork detector tier (ultralytics YOLO) on procedural scenes, offline.
+"""Train the roadwork detector tier (ultralytics YOLO) on procedural scenes and real photos, offline.
 
 The training images are validator challenges under the v0.2 pipeline (levels 0-3: rotation,
 crops, distortions, JPEG at 224 px) of generated street scenes, half of them with roadwork.
 Each object's box is carried through the same augmentation as a mask, so the labels say where the
 object is in the challenge, and objects the crop cut out are not labelled. The model is built from
-ultralytics' own architecture YAML: no weights are downloaded.
+ultralytics' own architecture YAML (no weights are downloaded), or starts from a detector you have
+(`--init builtin:yolo11n-roadwork`).
+
+With `--photos POOL` (a pool from `natix-miner photos build`) a share of the images are crops of
+the pool's TRAINING photos, sent as a v0.4 validator does: half with roadwork in the training
+styles pasted on (labelled), half bare or with non-roadwork objects pasted on, unlabelled: the hard
+negatives a drawing-trained detector has never seen. Held-out photos are never used.
 
     natix-miner train-detector --out runs/detector --images 2000 --epochs 30
+    natix-miner train-detector --out runs/detector-photos --init builtin:yolo11n-roadwork \
+        --photos runs/photos --photo-share 0.5 --images 2000 --epochs 8
 
 A run resumes where it stopped (the dataset is written once, by seed; ultralytics resumes from its
 last checkpoint), and ends with `detector.pt`, a `manifest.yaml` (how it was trained, held-out mAP)
@@ -17,12 +25,15 @@ from __future__ import annotations
 
 import argparse
 import csv
+import random
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import yaml
+
+from PIL import Image, ImageDraw
 
 from .challenge import TARGET_SIZE, make_challenge
 from .scenes import ROADWORK_KINDS, generate_scene
@@ -48,6 +59,9 @@ class DetectorConfig:
     device: str = "cpu"
     workers: int = 2
     seed: int = 0
+    init: str | None = None  # weights to start from (a .pt, a model folder or builtin:NAME); None: untrained
+    photos: str | None = None  # a photo pool: its training photos become a share of the images
+    photo_share: float = 0.5
 
 
 def yolo_labels(masks: list[np.ndarray], kinds: list[str]) -> list[str]:
@@ -63,9 +77,44 @@ def yolo_labels(masks: list[np.ndarray], kinds: list[str]) -> list[str]:
     return lines
 
 
+PHOTO_FRAMES = ((512, 384), (640, 480), (448, 448), (384, 512))  # landscape mostly, like dashcams and phones
+
+
+def _box_masks(size: tuple[int, int], boxes: list) -> list[Image.Image]:
+    masks = []
+    for _, box in boxes:
+        mask = Image.new("L", size, 0)
+        ImageDraw.Draw(mask).rectangle(box, fill=255)
+        masks.append(mask)
+    return masks
+
+
+def photo_challenge(photo: Image.Image, rng: np.random.Generator):
+    """A crop of a real photo as a v0.4 validator sends it: with roadwork in a training style pasted
+    on (half the time, labelled), else bare or with non-roadwork objects pasted on (no labels)."""
+    from .composite import TRAIN_STYLES, composite_distractors, composite_roadwork, crop_background
+
+    paste_rng = random.Random(int(rng.integers(2**63)))
+    frame = crop_background(photo, paste_rng, PHOTO_FRAMES[int(rng.integers(len(PHOTO_FRAMES)))])
+    if rng.random() < 0.5:
+        pasted = composite_roadwork(frame, paste_rng, TRAIN_STYLES[int(rng.integers(len(TRAIN_STYLES)))])
+        kinds = [kind for kind, _ in pasted.boxes]
+        return make_challenge(pasted.image, rng, pipeline="v0.4", masks=_box_masks(frame.size, pasted.boxes)), kinds
+    if rng.random() < 0.5:
+        frame = composite_distractors(frame, paste_rng).image
+    return make_challenge(frame, rng, pipeline="v0.4"), []
+
+
 def write_dataset(config: DetectorConfig, log=print) -> Path:
     """Challenges and their labels in ultralytics' layout; images already written are kept."""
     root = Path(config.out) / DATASET
+    photos = []
+    if config.photos:
+        from .photo_pool import load_pool
+
+        photos = [entry["image"] for entry in load_pool(Path(config.photos), "train")]  # never the held-out split
+        if not photos:
+            raise FileNotFoundError(f"{config.photos} has no training photos: build it with `natix-miner photos build`")
     validation = int(round(config.images * config.val_fraction))
     for split in ("train", "val"):
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
@@ -76,10 +125,15 @@ def write_dataset(config: DetectorConfig, log=print) -> Path:
         if image_path.exists() and label_path.exists():
             continue
         rng = np.random.default_rng([config.seed, i])  # one stream per image: any subset rebuilds alike
-        offset = HELDOUT_SCENE_SEED + 500_000_000 if split == "val" else 0  # validation scenes are never trained on
-        scene = generate_scene(offset + config.seed * 1_000_003 + i, roadwork=bool(rng.random() < 0.5), size=SCENE_SIZE)
-        challenge = make_challenge(scene.image, rng, pipeline="v0.2", masks=scene.object_masks())
-        label_path.write_text("\n".join(yolo_labels(challenge.masks, [kind for kind, _ in scene.boxes])))
+        if photos and rng.random() < config.photo_share:
+            with Image.open(photos[int(rng.integers(len(photos)))]) as photo:
+                challenge, kinds = photo_challenge(photo.convert("RGB"), rng)
+        else:
+            offset = HELDOUT_SCENE_SEED + 500_000_000 if split == "val" else 0  # validation scenes are never trained on
+            scene = generate_scene(offset + config.seed * 1_000_003 + i, roadwork=bool(rng.random() < 0.5), size=SCENE_SIZE)
+            challenge = make_challenge(scene.image, rng, pipeline="v0.2", masks=scene.object_masks())
+            kinds = [kind for kind, _ in scene.boxes]
+        label_path.write_text("\n".join(yolo_labels(challenge.masks, kinds)))
         image_path.write_bytes(challenge.jpeg)  # last: its presence marks the pair complete
         if (i + 1) % 500 == 0:
             log(f"dataset: {i + 1}/{config.images} challenges written")
@@ -114,6 +168,8 @@ def train_detector(config: DetectorConfig, log=print) -> Path:
     if last.exists():
         log(f"resuming from {last}")
         YOLO(str(last)).train(resume=True)
+    elif config.init:
+        YOLO(str(initial_weights(config.init)), task="detect").train(**{**settings, "pretrained": True})
     else:
         YOLO(config.architecture, task="detect").train(**settings)
     best = out / RUN / "weights" / "best.pt"
@@ -124,6 +180,18 @@ def train_detector(config: DetectorConfig, log=print) -> Path:
     (out / "tier.yaml").write_text(yaml.safe_dump([tier], sort_keys=False))
     log(f"exported {out / WEIGHTS}, {out / MANIFEST} and {out / 'tier.yaml'}")
     return out / WEIGHTS
+
+
+def initial_weights(reference: str) -> Path:
+    """The .pt that `--init` names: a file, a model folder holding detector.pt, or builtin:NAME."""
+    from .config import BUILTIN_PREFIX, builtin_model_folder
+
+    path = builtin_model_folder(reference) if reference.startswith(BUILTIN_PREFIX) else Path(reference)
+    if path.is_dir():
+        path = path / WEIGHTS
+    if not path.is_file():
+        raise FileNotFoundError(f"--init {reference}: no detector weights at {path}")
+    return path
 
 
 def detector_manifest(config: DetectorConfig, results_csv: Path) -> dict:
@@ -138,8 +206,7 @@ def detector_manifest(config: DetectorConfig, results_csv: Path) -> dict:
         "architecture": config.architecture,
         "classes": list(CLASSES),
         "image_size": config.image_size,
-        "trained_on": f"scenes: {config.images} challenges ({config.val_fraction:g} held out), {config.epochs} epochs, seed {config.seed} "
-                      f"(natix-miner train-detector --images {config.images} --epochs {config.epochs} --device {config.device})",
+        "trained_on": trained_on(config),
         "metrics": {
             "best_epoch": int(float(best["epoch"])),
             "heldout_precision": round(float(best["metrics/precision(B)"]), 4),
@@ -148,6 +215,17 @@ def detector_manifest(config: DetectorConfig, results_csv: Path) -> dict:
             "heldout_map50_95": round(float(best["metrics/mAP50-95(B)"]), 4),
         },
     }
+
+
+def trained_on(config: DetectorConfig) -> str:
+    source = "scenes"
+    command = f"natix-miner train-detector --images {config.images} --epochs {config.epochs} --device {config.device}"
+    if config.photos:
+        source = f"scenes and training photos of a pool ({config.photo_share:g} of the images, v0.4)"
+        command += f" --photos POOL --photo-share {config.photo_share:g}"
+    if config.init:
+        command += f" --init {config.init}"
+    return f"{source}: {config.images} challenges ({config.val_fraction:g} held out), {config.epochs} epochs, seed {config.seed} ({command})"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -162,6 +240,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=defaults.device, help="cpu, or a CUDA index such as 0")
     parser.add_argument("--workers", type=int, default=defaults.workers, help="ultralytics dataloader workers")
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--init", default=None, help="start from these weights (a .pt, a model folder, builtin:yolo11n-roadwork) instead of an untrained model")
+    parser.add_argument("--photos", default=None, help="a photo pool (natix-miner photos build): its training photos become --photo-share of the images")
+    parser.add_argument("--photo-share", type=float, default=defaults.photo_share, help="share of the images made from --photos")
 
 
 def config_from_args(args: argparse.Namespace) -> DetectorConfig:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -49,3 +51,27 @@ def test_a_tiny_run_gives_a_detector_tier_a_preset_can_load(tmp_path):
     assert "already trained" in messages[0]
     with pytest.raises(ValueError, match="other settings"):
         train_detector(DetectorConfig(out=str(tmp_path), images=12, epochs=2, batch=4, image_size=64, workers=0))
+
+
+def test_photo_share_uses_training_photos_only_and_labels_pasted_roadwork(tmp_path, monkeypatch):
+    """Photo images are crops of the pool's TRAINING photos (never held-out ones) at the size a v0.4
+    validator sends; pasted roadwork is labelled with its objects, bare photos are hard negatives."""
+    from PIL import Image
+
+    from cascade import detector_training
+    from tests.test_photo_composites import _pool
+
+    pool = _pool(tmp_path / "pool")
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(detector_training.Image, "open", lambda path, *a, **k: opened.append(Path(path)) or real_open(path, *a, **k))
+    config = DetectorConfig(out=str(tmp_path / "run"), images=24, val_fraction=0.25, photos=str(pool), photo_share=1.0)
+    write_dataset(config)
+    assert opened and all(path.parent.parent.name == "train" for path in opened)  # pool/train/PKG/p.jpg
+    root = tmp_path / "run" / "dataset"
+    sizes = {real_open(p).size for p in (root / "images").rglob("*.jpg")}
+    assert sizes <= set(detector_training.PHOTO_FRAMES)  # stored size: v0.4, not squeezed to 224
+    labels = [p.read_text() for p in (root / "labels").rglob("*.txt")]
+    labelled = [text for text in labels if text]
+    assert 4 <= len(labelled) <= 20 and len(labels) == 24  # about half carry roadwork
+    assert {CLASSES[int(line.split()[0])] for text in labelled for line in text.splitlines()} <= {"cone", "barrier", "fence", "sign", "worker", "machine"}
