@@ -27,6 +27,7 @@ TRAIN_STYLES = ("generator", "generator-amber")
 HELDOUT_STYLES = ("red-white", "drums", "delineators")
 MAX_OBJECT_HEIGHT = 0.45  # of the frame: nothing larger than a near cone at a dashcam's height
 MIN_COVER = 0.002  # of the frame: roadwork a validator's crop can still show
+FRAME_SIZES = ((512, 384), (640, 480), (448, 448), (384, 512))  # crops taken for training: landscape mostly, like dashcams and phones
 
 
 @dataclass

@@ -77,9 +77,6 @@ def yolo_labels(masks: list[np.ndarray], kinds: list[str]) -> list[str]:
     return lines
 
 
-PHOTO_FRAMES = ((512, 384), (640, 480), (448, 448), (384, 512))  # landscape mostly, like dashcams and phones
-
-
 def _box_masks(size: tuple[int, int], boxes: list) -> list[Image.Image]:
     masks = []
     for _, box in boxes:
@@ -92,10 +89,10 @@ def _box_masks(size: tuple[int, int], boxes: list) -> list[Image.Image]:
 def photo_challenge(photo: Image.Image, rng: np.random.Generator):
     """A crop of a real photo as a v0.4 validator sends it: with roadwork in a training style pasted
     on (half the time, labelled), else bare or with non-roadwork objects pasted on (no labels)."""
-    from .composite import TRAIN_STYLES, composite_distractors, composite_roadwork, crop_background
+    from .composite import FRAME_SIZES, TRAIN_STYLES, composite_distractors, composite_roadwork, crop_background
 
     paste_rng = random.Random(int(rng.integers(2**63)))
-    frame = crop_background(photo, paste_rng, PHOTO_FRAMES[int(rng.integers(len(PHOTO_FRAMES)))])
+    frame = crop_background(photo, paste_rng, FRAME_SIZES[int(rng.integers(len(FRAME_SIZES)))])
     if rng.random() < 0.5:
         pasted = composite_roadwork(frame, paste_rng, TRAIN_STYLES[int(rng.integers(len(TRAIN_STYLES)))])
         kinds = [kind for kind, _ in pasted.boxes]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .composite import HELDOUT_STYLES, TRAIN_STYLES, composite_distractors, composite_roadwork, crop_background
+from .composite import FRAME_SIZES, HELDOUT_STYLES, TRAIN_STYLES, composite_distractors, composite_roadwork, crop_background
 from .photo_pool import load_pool
 from .scenes import generate_scene
 from .training import HELDOUT_SCENE_SEED, SCENE_SIZE
@@ -90,3 +90,38 @@ def write_datasets(pool: Path, out: Path, size: tuple[int, int] = (512, 384), pe
         "pool": str(pool), "size": list(size), "per_photo": per_photo, "seed": seed, "distractor_share": distractor_share, "scenes": scenes, "counts": counts,
         "train_styles": list(TRAIN_STYLES), "heldout_styles": list(HELDOUT_STYLES)}, indent=1))
     return counts
+
+
+def is_pool(path: str | Path) -> bool:
+    return (Path(path) / "pool.json").is_file()
+
+
+def pool_sampler(pool: Path, distractor_share: float = 0.5, cached_photos: int = 512):
+    """Endless (image, target) pairs from the pool's TRAINING photos for `train --data POOL`: each a
+    fresh crop, half with roadwork in a training style pasted on (target 1), the rest bare or with
+    non-roadwork objects pasted on (target 0). Unlike the written sets, no crop is ever seen twice."""
+    import numpy as np  # the sampler's rng is numpy's, as every training sampler's
+
+    photos = [entry["image"] for entry in load_pool(pool, "train")]
+    if not photos:
+        raise FileNotFoundError(f"{pool} has no training photos: build the pool again")
+    opened: dict[Path, Image.Image] = {}
+
+    def photo(path: Path) -> Image.Image:
+        if path not in opened:
+            if len(opened) >= cached_photos:
+                opened.pop(next(iter(opened)))
+            with Image.open(path) as image:
+                opened[path] = image.convert("RGB")
+        return opened[path]
+
+    def sample(rng: np.random.Generator) -> tuple[Image.Image, float]:
+        paste = random.Random(int(rng.integers(2**63)))
+        frame = crop_background(photo(photos[paste.randrange(len(photos))]), paste, paste.choice(FRAME_SIZES))
+        if paste.random() < 0.5:
+            return composite_roadwork(frame, paste, paste.choice(TRAIN_STYLES)).image, 1.0
+        if paste.random() < distractor_share:
+            frame = composite_distractors(frame, paste).image
+        return frame, 0.0
+
+    return sample

@@ -50,6 +50,7 @@ class TrainConfig:
     steps: int = 600
     batch_size: int = 32
     lr: float = 3e-4
+    backbone_lr_scale: float = 1.0  # the backbone learns at lr x this: below 1 keeps more of what ImageNet taught it
     weight_decay: float = 0.01
     seed: int = 0
     arch: str = "efficientnet_lite0"  # any timm architecture
@@ -81,7 +82,8 @@ class TrainConfig:
 
     def trained_on(self) -> str:
         scenes = f" + procedural scenes ({self.scene_share:.0%})" if self.scene_share and self.data != "scenes" else ""
-        return f"{self.data}{scenes}: {self.steps} steps x {self.batch_size} images, seed {self.seed}, pipelines {self.pipelines}"
+        backbone = f", backbone lr x{self.backbone_lr_scale:g}" if self.backbone_lr_scale != 1.0 else ""
+        return f"{self.data}{scenes}: {self.steps} steps x {self.batch_size} images at lr {self.lr:g}{backbone}, seed {self.seed}, pipelines {self.pipelines}"
 
 
 def scene_sampler(offset: int) -> Sampler:
@@ -97,7 +99,14 @@ def make_sampler(config: TrainConfig, heldout: bool) -> Sampler:
     scenes = scene_sampler(HELDOUT_SCENE_SEED if heldout else 0)
     if config.data == "scenes":
         return scenes
-    labelled = open_labelled(config.data, config.heldout_fraction, "heldout" if heldout else "train").sample
+    from .photo_datasets import is_pool, pool_sampler  # photo_datasets imports this module
+
+    if is_pool(config.data):
+        if heldout:
+            raise ValueError(f"{config.data} is a photo pool: its held-out photos are for `eval` only, never for training decisions")
+        labelled = pool_sampler(Path(config.data))
+    else:
+        labelled = open_labelled(config.data, config.heldout_fraction, "heldout" if heldout else "train").sample
     if not config.scene_share:
         return labelled
 
@@ -252,8 +261,11 @@ def train(config: TrainConfig, stop_after: int | None = None, log=print, sampler
     if cuda:
         model = model.to(memory_format=torch.channels_last)
         torch.backends.cudnn.benchmark = True
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps, pct_start=0.1)
+    if not 0.0 <= config.backbone_lr_scale <= 1.0:
+        raise ValueError(f"--backbone-lr-scale {config.backbone_lr_scale}: give a scale between 0 (frozen) and 1")
+    groups = [(model.backbone, config.lr * config.backbone_lr_scale), (model.head, config.lr)]
+    optimizer = torch.optim.AdamW([{"params": part.parameters(), "lr": lr} for part, lr in groups], weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[lr for _, lr in groups], total_steps=config.steps, pct_start=0.1)
     step = 0
     checkpoint_path = out / CHECKPOINT
     if checkpoint_path.exists():
@@ -309,7 +321,8 @@ def train(config: TrainConfig, stop_after: int | None = None, log=print, sampler
     return folder
 
 
-DATA_HELP = "'scenes' (procedural), a folder with roadwork/ and none/, a labels .csv (path,label), or a saved Hugging Face dataset"
+DATA_HELP = ("'scenes' (procedural), a folder with roadwork/ and none/, a labels .csv (path,label), a saved Hugging Face dataset, "
+             "or a photo pool (natix-miner photos build): endless fresh crops of its training photos, half with roadwork pasted on")
 
 
 def add_arguments(parser, skip: tuple[str, ...] = ()) -> None:
@@ -322,6 +335,7 @@ def add_arguments(parser, skip: tuple[str, ...] = ()) -> None:
         ("--steps", dict(type=int, default=defaults.steps, help="optimizer steps in all")),
         ("--batch-size", dict(type=int, default=defaults.batch_size)),
         ("--lr", dict(type=float, default=defaults.lr, help="peak learning rate (one-cycle)")),
+        ("--backbone-lr-scale", dict(type=float, default=defaults.backbone_lr_scale, help="the backbone learns at --lr times this (e.g. 0.1 keeps more of its ImageNet features on real photos); the head at --lr")),
         ("--weight-decay", dict(type=float, default=defaults.weight_decay)),
         ("--seed", dict(type=int, default=defaults.seed)),
         ("--arch", dict(default=defaults.arch, help="timm architecture of the model, e.g. efficientnet_lite0, vit_small_patch16_224")),

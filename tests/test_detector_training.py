@@ -59,6 +59,7 @@ def test_photo_share_uses_training_photos_only_and_labels_pasted_roadwork(tmp_pa
     from PIL import Image
 
     from cascade import detector_training
+    from cascade.composite import FRAME_SIZES
     from tests.test_photo_composites import _pool
 
     pool = _pool(tmp_path / "pool")
@@ -70,7 +71,7 @@ def test_photo_share_uses_training_photos_only_and_labels_pasted_roadwork(tmp_pa
     assert opened and all(path.parent.parent.name == "train" for path in opened)  # pool/train/PKG/p.jpg
     root = tmp_path / "run" / "dataset"
     sizes = {real_open(p).size for p in (root / "images").rglob("*.jpg")}
-    assert sizes <= set(detector_training.PHOTO_FRAMES)  # stored size: v0.4, not squeezed to 224
+    assert sizes <= set(FRAME_SIZES)  # stored size: v0.4, not squeezed to 224
     labels = [p.read_text() for p in (root / "labels").rglob("*.txt")]
     labelled = [text for text in labels if text]
     assert 4 <= len(labelled) <= 20 and len(labels) == 24  # about half carry roadwork

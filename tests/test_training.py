@@ -155,3 +155,40 @@ def test_scene_share_mixes_endless_procedural_scenes_into_a_labelled_folder(tmp_
     assert {only_folder(rng)[0].size for _ in range(20)} == {(64, 48)}
     with pytest.raises(ValueError, match="scene-share"):
         train(tiny(tmp_path / "bad", data=str(tmp_path), scene_share=1.5), log=lambda line: None)
+
+
+def test_backbone_lr_scale_zero_trains_only_the_head(tmp_path):
+    first = train(tiny(tmp_path / "first", steps=1), log=lambda line: None)
+    tuned = train(tiny(tmp_path / "head", steps=2, init=str(first), backbone_lr_scale=0.0), log=lambda line: None)
+    a, _ = load_classifier(first)
+    b, manifest = load_classifier(tuned)
+    # weights stay (batch-norm statistics still follow the data, as in any train-mode pass)
+    assert all(torch.equal(x, y) for x, y in zip(a.backbone.parameters(), b.backbone.parameters()))
+    assert not torch.equal(a.head.weight, b.head.weight)
+    assert "backbone lr x0" in manifest.trained_on
+    with pytest.raises(ValueError, match="backbone-lr-scale"):
+        train(tiny(tmp_path / "bad", backbone_lr_scale=2.0), log=lambda line: None)
+
+
+def test_a_photo_pool_as_data_gives_endless_fresh_crops_of_its_training_photos(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from cascade import photo_datasets
+    from cascade.composite import FRAME_SIZES
+    from cascade.training import make_sampler
+    from tests.test_photo_composites import _pool
+
+    pool = _pool(tmp_path / "pool")
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(photo_datasets.Image, "open", lambda path, *a, **k: opened.append(path) or real_open(path, *a, **k))
+    sample = make_sampler(tiny(tmp_path / "run", data=str(pool)), heldout=False)
+    rng = np.random.default_rng(0)
+    drawn = [sample(rng) for _ in range(60)]
+    assert 18 <= sum(target for _, target in drawn) <= 42  # about half with roadwork pasted on
+    assert {image.size for image, _ in drawn} <= set(FRAME_SIZES)
+    assert len({image.tobytes() for image, _ in drawn}) == 60  # 4 training photos, 60 different frames
+    assert opened and all(path.parent.parent.name == "train" for path in opened)  # never a held-out photo
+    with pytest.raises(ValueError, match="held-out photos are for `eval` only"):
+        make_sampler(tiny(tmp_path / "run", data=str(pool)), heldout=True)
