@@ -116,6 +116,9 @@ class RequestJournal:
         self._damaged = False
         self._said: str | None = None  # the problem last logged: each is said once, until it clears
         self._queue: deque[tuple[str, tuple]] = deque(maxlen=queue_rows)
+        # Held only around the queue's own operations, never across I/O: a flush must not pop a row
+        # that arrived (and, the queue being full, pushed a written one out) while it was writing.
+        self._queue_lock = threading.Lock()
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._inode: int | None = None
@@ -158,15 +161,17 @@ class RequestJournal:
         self._enqueue(sql, row)
 
     def _enqueue(self, sql: str, row: tuple) -> None:
-        if len(self._queue) == self._queue.maxlen:
-            self.dropped += 1
-        self._queue.append((sql, row))
+        with self._queue_lock:
+            if len(self._queue) == self._queue.maxlen:
+                self.dropped += 1
+            self._queue.append((sql, row))
 
     def _flush_queue(self) -> None:
         """Write what waited, in order, in one transaction: all of it or (on a failure) none."""
         if not self._queue or self.problem is not None:
             return
-        waiting = list(self._queue)
+        with self._queue_lock:
+            waiting = list(self._queue)
 
         def write(db):
             db.execute("BEGIN")
@@ -180,8 +185,10 @@ class RequestJournal:
             return True
 
         if self._guarded(write, False):
-            for _ in waiting:  # rows queued meanwhile stay for the next flush
-                self._queue.popleft()
+            written = {id(item) for item in waiting}  # `waiting` keeps them alive: ids stay unique
+            with self._queue_lock:  # rows queued meanwhile stay for the next flush
+                while self._queue and id(self._queue[0]) in written:
+                    self._queue.popleft()
 
     # --- keeping it healthy (the sync loop) ---------------------------------------------------------
 

@@ -118,3 +118,28 @@ def test_report_draws_a_week_of_journal(tmp_path):
     assert main(["report", "--state-dir", str(tmp_path), "--out", str(out)]) == 0
     with Image.open(out) as image:
         assert image.format == "PNG" and image.size[0] >= 1000 and image.size[1] >= 700
+
+
+def test_a_flush_never_drops_rows_that_arrive_while_it_writes(tmp_path):
+    """A full queue being flushed while answers keep arriving: the arrivals push written rows out of
+    the queue, and the flush must not then pop the arrivals as if they were written."""
+    journal = RequestJournal(tmp_path / "journal.sqlite", queue_rows=3)
+    journal.problem = "disk full (simulated)"  # writers queue, as while the journal cannot be written
+    for i in range(3):
+        journal.record("hk", "ImageSynapse", float(i), "lite0", 0.5, "answered", True)
+    journal.problem = None  # repaired: the sync loop flushes, while two more answers arrive
+    guarded = journal._guarded
+
+    def writing_while_two_arrive(work, default):
+        journal.problem = "still flushing"  # the arrivals saw a degraded journal: they queue
+        for i in (3, 4):
+            journal.record("hk", "ImageSynapse", float(i), "lite0", 0.5, "answered", True)
+        journal.problem = None
+        return guarded(work, default)
+
+    journal._guarded = writing_while_two_arrive
+    with journal._lock:
+        journal._flush_queue()
+    journal._guarded = guarded
+    journal.maintain()
+    assert sorted(row["latency_ms"] for row in journal.rows()) == [0.0, 1.0, 2.0, 3.0, 4.0]
