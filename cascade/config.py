@@ -9,9 +9,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .batching import BatchingTier
+from .batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, BatchingTier
 from .calibration import CalibratedTier, Calibration
-from .engine import Cascade, CircuitBreaker, Stage
+from .engine import BREAKER_COOLDOWN_S, BREAKER_FAILURES, DEFAULT_CACHE_SIZE, DEFAULT_WORKERS, Cascade, CircuitBreaker, Stage
 from .model_folder import ModelFolderError, check_model_folder
 from .tiers.vlm import DEFAULT_PROMPT
 from .image import DEFAULT_DECODE_PX, DEFAULT_FORMATS, DEFAULT_MAX_ASPECT_RATIO, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
@@ -73,10 +73,10 @@ class TierSection(_Strict):
     exit_below: float = Field(0.0, ge=0.0, le=1.0)
     exit_above: float = Field(1.0, ge=0.0, le=1.0)
     weight: float = Field(1.0, gt=0.0)  # in the log-odds fusion of the tiers that answered
-    max_batch: int = Field(8, ge=1, le=256)  # concurrent images coalesced into one call
-    max_wait_ms: float = Field(5.0, ge=0.0, le=1000.0)  # how long the first image waits for company
-    breaker_failures: int = Field(3, ge=1)  # consecutive errors that take the tier out ...
-    breaker_cooldown_s: float = Field(30.0, gt=0.0)  # ... for this long
+    max_batch: int = Field(DEFAULT_MAX_BATCH, ge=1, le=256)
+    max_wait_ms: float = Field(DEFAULT_MAX_WAIT_MS, ge=0.0, le=1000.0)
+    breaker_failures: int = Field(BREAKER_FAILURES, ge=1)
+    breaker_cooldown_s: float = Field(BREAKER_COOLDOWN_S, gt=0.0)
     calibration: CalibrationSection | None = None  # of this tier's answers, before the fusion
     positive_label: str = "Roadwork"  # hf_classifier: the label whose probability is P(roadwork)
     token_pruning: TokenPruningSection | None = None  # classifier / hf_classifier with a ViT backbone
@@ -144,11 +144,11 @@ class TierSection(_Strict):
 
 class CascadeConfig(_Strict):
     deadline_s: float = Field(6.5, gt=0.0, lt=VALIDATOR_TIMEOUT_S)
-    workers: int = Field(8, ge=1, le=256)  # images in flight; concurrent ones are batched per tier
+    workers: int = Field(DEFAULT_WORKERS, ge=1, le=256)
     # Answered when the cascade fails or misses the deadline. 0.5 rounds to 0 (no roadwork) at the
     # validator; a valid guess scores better than -1, which earns 0 for the request.
     fallback_probability: float = Field(0.5, ge=0.0, le=1.0)
-    cache_size: int = Field(4096, ge=0)  # answers remembered by image content hash; 0 turns it off
+    cache_size: int = Field(DEFAULT_CACHE_SIZE, ge=0)  # 0 turns the cache off
     calibration: CalibrationSection | None = None  # of the fused answer: puts the decision on 0.5
     image: ImageSection = ImageSection()
     tiers: list[TierSection] = Field(min_length=1)
