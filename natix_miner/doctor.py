@@ -277,7 +277,7 @@ def required_capability(config: CascadeConfig) -> tuple[tuple[int, int] | None, 
     """The compute capability the preset's quantized formats need: NVFP4 10.0, FP8 8.9, else none."""
     formats = " ".join(
         str(value).lower()
-        for tier in config.tiers
+        for tier in config.tiers if tier.kind == "vlm"  # only judges are quantized
         for value in (tier.server_args.get("quantization", ""), tier.server_args.get("kv_cache_dtype", ""), tier.kv_cache_dtype)
     )
     if "fp4" in formats:

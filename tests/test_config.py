@@ -99,3 +99,31 @@ def test_relative_model_folder_resolves_beside_the_yaml(tmp_path):
 def test_local_mode_settings():
     s = settings("--local", "--local.validator_hotkey", ALICE, "--local.ready_file", "/tmp/r.json")
     assert s.local and s.local_validator_hotkeys == [ALICE] and str(s.ready_file) == "/tmp/r.json"
+
+
+def test_a_tier_without_a_known_kind_is_told_the_kinds(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    for tier in ({"name": "x", "model": "m"}, {"name": "x", "kind": "cnn", "model": "m"}):
+        bad.write_text(yaml.safe_dump({"tiers": [tier]}))
+        with pytest.raises(ConfigError, match=r"bad.yaml: tiers.0: kind must be one of classifier, hf_classifier, detector, zero_shot, vlm"):
+            load_config(str(bad), check_models=False)
+
+
+def test_a_field_of_another_kind_names_the_kinds_that_take_it(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"tiers": [{"name": "x", "kind": "zero_shot", "model": "m", "floor": 0.2, "prompt": "roadwork?"}]}))
+    with pytest.raises(ConfigError, match=r"tiers.0: Value error, floor applies to detector tiers only"):
+        load_config(str(bad), check_models=False)
+
+
+def test_reading_every_preset_imports_no_model_library():
+    """The registry imports a kind's tier module only when the tier is built."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom cascade.config import list_presets, load_config\n"
+            "for name in list_presets(): load_config(name, check_models=False)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'sglang', 'ultralytics', 'timm', 'onnxruntime')"
+            " or m.startswith('cascade.tiers.') and m != 'cascade.tiers.vlm'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
+    assert out.strip() == "[]"
