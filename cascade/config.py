@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib.resources
 from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from .batching import BatchingTier
 from .calibration import CalibratedTier
@@ -24,6 +25,9 @@ VALIDATOR_TIMEOUT_S = 9.0
 
 class ConfigError(ValueError):
     pass
+
+
+Section = TypeVar("Section", bound=BaseModel)
 
 
 class ImageSection(StrictSection):
@@ -97,22 +101,47 @@ def validation_problems(exc: ValidationError) -> str:
     return "; ".join(f"{yaml_location(err['loc'])}: {err['msg']}" for err in exc.errors())
 
 
-def load_config(name_or_path: str, device_override: str | None = None, check_models: bool = True) -> CascadeConfig:
-    path = resolve_config_path(name_or_path)
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML file's mapping of keys to values (an empty file: none); ConfigError naming the file otherwise."""
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    if device_override:
-        for tier in raw.get("tiers", []) or []:
-            if isinstance(tier, dict):
-                tier["device"] = device_override
-                if tier.get("runtime") == "onnxruntime" and device_override != "cpu":
-                    tier["runtime"] = "torch"  # the device named wins; our ONNX Runtime path is CPU-only
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} holds a YAML {type(raw).__name__}, not a mapping of keys to values")
+    return raw
+
+
+def load_yaml(path: Path, model: type[Section], adjust: Callable[[dict[str, Any]], None] | None = None) -> Section:
+    """The one way a YAML file becomes a validated section: `adjust` may edit the raw mapping first;
+    every problem is named in one ConfigError, as `FILE: where.in.the.yaml: what`."""
+    raw = read_yaml(path)
+    if adjust is not None:
+        adjust(raw)
     try:
-        config = CascadeConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {validation_problems(exc)}") from None
+
+
+def _put_every_tier_on(device: str) -> Callable[[dict[str, Any]], None]:
+    def adjust(raw: dict[str, Any]) -> None:
+        for tier in raw.get("tiers", []) or []:
+            if isinstance(tier, dict):
+                tier["device"] = device
+                if tier.get("runtime") == "onnxruntime" and device != "cpu":
+                    tier["runtime"] = "torch"  # the device named wins; our ONNX Runtime path is CPU-only
+
+    return adjust
+
+
+def load_config(name_or_path: str, device_override: str | None = None, check_models: bool = True) -> CascadeConfig:
+    path = resolve_config_path(name_or_path)
+    config = load_yaml(path, CascadeConfig, _put_every_tier_on(device_override) if device_override else None)
     config.source = path
     for tier in config.tiers if check_models else []:
         folder = config.model_folder(tier)

@@ -127,3 +127,26 @@ def test_reading_every_preset_imports_no_model_library():
             " or m.startswith('cascade.tiers.') and m != 'cascade.tiers.vlm'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("tiers: [unclosed", "is not valid YAML"),
+    ("- name: x\n  kind: classifier\n", "holds a YAML list, not a mapping of keys to values"),
+])
+def test_cascade_and_recipe_yaml_that_is_not_a_mapping_names_the_file(tmp_path, text, problem):
+    from compression.recipe import load_recipe
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    for load in (load_config, load_recipe):
+        with pytest.raises(ConfigError, match=f"{bad} {problem}"):
+            load(str(bad))
+
+
+def test_recipe_errors_name_the_file_and_field(tmp_path):
+    from compression.recipe import load_recipe
+
+    bad = tmp_path / "recipe.yaml"
+    bad.write_text(yaml.safe_dump({"calibration": {"count": 0}}))
+    with pytest.raises(ConfigError, match=rf"{bad}: .*calibration.count: Input should be greater than 0"):
+        load_recipe(str(bad))
