@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import bittensor as bt  # noqa: E402
 import yaml  # noqa: E402
 
-from cascade.config import BUILTIN_PREFIX, load_config  # noqa: E402
+from cascade.config import BUILTIN_PREFIX, load_config, read_yaml  # noqa: E402
 from cascade.image import decode_base64_image  # noqa: E402
 from natix_miner import client  # noqa: E402,F401  (patches the dendrite's external-IP lookup)
 from natix_miner.evaluate import build_cases  # noqa: E402
@@ -103,7 +103,7 @@ def uncached_copy(config_name: str, folder: Path, max_batch: int | None = None, 
     from the hub (`hub_repo`) get a model of the same architecture with random weights, built
     here (tests/random_models.py), so their cost can be measured without the download."""
     config = load_config(config_name, check_models=not random_weights)
-    raw = yaml.safe_load(config.source.read_text())
+    raw = read_yaml(config.source)
     raw["cache_size"] = 0
     for section, tier in zip(raw["tiers"], config.tiers):
         if max_batch is not None:

@@ -15,9 +15,12 @@ from PIL import Image
 
 from .tier import Tier, TierOutput
 
+DEFAULT_MAX_BATCH = 8  # concurrent images coalesced into one call
+DEFAULT_MAX_WAIT_MS = 5.0  # how long the first image waits for company
+
 
 class BatchingTier(Tier):
-    def __init__(self, inner: Tier, max_batch: int = 8, max_wait_ms: float = 5.0):
+    def __init__(self, inner: Tier, max_batch: int = DEFAULT_MAX_BATCH, max_wait_ms: float = DEFAULT_MAX_WAIT_MS):
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.inner, self.name = inner, inner.name

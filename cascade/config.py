@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import importlib.resources
 from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError
 
 from .batching import BatchingTier
-from .calibration import CalibratedTier, Calibration
-from .engine import Cascade, CircuitBreaker, Stage
+from .calibration import CalibratedTier
+from .engine import DEFAULT_CACHE_SIZE, DEFAULT_WORKERS, Cascade, CircuitBreaker, Stage
 from .model_folder import ModelFolderError, check_model_folder
-from .tiers.vlm import DEFAULT_PROMPT
+from .tier_kinds import BUILTIN_PREFIX, TIER_KINDS, CalibrationSection, StrictSection, TierBase, TierSection
+from .tier_kinds import TokenPruningSection  # noqa: F401 - benchmarks read it from here
 from .image import DEFAULT_DECODE_PX, DEFAULT_FORMATS, DEFAULT_MAX_ASPECT_RATIO, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
-BUILTIN_PREFIX = "builtin:"
-CPU_RUNTIMES = ("torch", "onnxruntime")  # classifier and detector tiers
-VLM_RUNTIMES = ("transformers", "sglang", "sglang_http", "tensorrt_llm")
 # Validators wait 9 s; keep room for the network and the HTTP stack on both ends.
 VALIDATOR_TIMEOUT_S = 9.0
 
@@ -28,11 +27,10 @@ class ConfigError(ValueError):
     pass
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+Section = TypeVar("Section", bound=BaseModel)
 
 
-class ImageSection(_Strict):
+class ImageSection(StrictSection):
     max_payload_bytes: int = Field(DEFAULT_MAX_PAYLOAD_BYTES, gt=0)
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0)
     formats: list[Literal["JPEG", "PNG", "WEBP", "BMP"]] = list(DEFAULT_FORMATS)
@@ -43,119 +41,20 @@ class ImageSection(_Strict):
         return ImageLimits(self.max_payload_bytes, self.max_pixels, tuple(self.formats), self.max_aspect_ratio, self.decode_px)
 
 
-class CalibrationSection(_Strict):
-    """P = sigmoid((logit(p) - threshold) / temperature): written by `natix-miner calibrate --config`."""
-
-    threshold: float
-    temperature: float = Field(gt=0.0)
-
-    def build(self) -> Calibration:
-        return Calibration(self.threshold, self.temperature)
-
-
-class TokenPruningSection(_Strict):
-    """ViT tiers only (cascade/token_pruning.py): after block `after_layer`, keep this share of patch tokens."""
-
-    keep_ratio: float = Field(gt=0.0, le=1.0)
-    after_layer: int = Field(3, ge=0)
-
-
-class TierSection(_Strict):
-    name: str
-    kind: Literal["classifier", "hf_classifier", "detector", "vlm", "zero_shot"]
-    # "builtin:NAME", or a folder, absolute or relative to the YAML file. For a VLM: the model
-    # folder (Hugging Face layout, or a compression/ export); sglang_http may do without one.
-    model: str | None = None
-    # The hub repository `model` is fetched from (`natix-miner fetch-model REPO --out FOLDER`): the
-    # folder's layout is then checked at load, and a missing one names that command.
-    hub_repo: str | None = None
-    device: str = "cpu"
-    exit_below: float = Field(0.0, ge=0.0, le=1.0)
-    exit_above: float = Field(1.0, ge=0.0, le=1.0)
-    weight: float = Field(1.0, gt=0.0)  # in the log-odds fusion of the tiers that answered
-    max_batch: int = Field(8, ge=1, le=256)  # concurrent images coalesced into one call
-    max_wait_ms: float = Field(5.0, ge=0.0, le=1000.0)  # how long the first image waits for company
-    breaker_failures: int = Field(3, ge=1)  # consecutive errors that take the tier out ...
-    breaker_cooldown_s: float = Field(30.0, gt=0.0)  # ... for this long
-    calibration: CalibrationSection | None = None  # of this tier's answers, before the fusion
-    positive_label: str = "Roadwork"  # hf_classifier: the label whose probability is P(roadwork)
-    token_pruning: TokenPruningSection | None = None  # classifier / hf_classifier with a ViT backbone
-    # detector (`model`: ultralytics weights, a .pt file or a folder holding detector.pt, and for
-    # runtime onnxruntime detector.onnx beside it: `natix-miner export-onnx FOLDER`)
-    classes: dict[str, str] | None = None  # model class name -> roadwork category; default: all
-    min_confidence: float = Field(0.25, gt=0.0, lt=1.0)
-    floor: float = Field(0.1, ge=0.0, le=1.0)  # P(roadwork) when nothing is detected
-    ceiling: float = Field(0.97, ge=0.0, le=1.0)  # P(roadwork) approached as detections pile up
-    image_size: int = Field(224, ge=32, le=4096)
-    # What runs the model. classifier, detector: torch (default) or onnxruntime (CPU only). vlm (required):
-    # transformers, sglang, sglang_http or tensorrt_llm.
-    runtime: Literal["torch", "onnxruntime", "transformers", "sglang", "sglang_http", "tensorrt_llm"] | None = None
-    # VLM judges only
-    prompt: str = DEFAULT_PROMPT
-    prompt_template: str | None = None  # the chat-formatted prompt with {prompt}; default: the model's chat template
-    url: str | None = None  # sglang_http: the server or router, e.g. http://10.0.0.5:30000
-    server_args: dict[str, Any] = {}  # sglang: keyword arguments of sglang.Engine / ServerArgs
-    kv_cache_dtype: str = "auto"  # tensorrt_llm
-    top_logprobs: int = Field(20, ge=2, le=100)
-    timeout_s: float = Field(8.0, gt=0.0)  # sglang_http request timeout
-    # zero_shot (CLIP / SigLIP): prompts describing roadwork, and streets without it (default: the tier's)
-    roadwork_prompts: list[str] | None = Field(None, min_length=1)
-    street_prompts: list[str] | None = Field(None, min_length=1)
-
-    @model_validator(mode="after")
-    def _consistent(self):
-        if self.exit_below > self.exit_above:
-            raise ValueError(f"exit_below ({self.exit_below}) must not exceed exit_above ({self.exit_above})")
-        if self.kind != "vlm":
-            allowed = CPU_RUNTIMES if self.kind in ("classifier", "detector") else ()
-            if self.runtime is not None and self.runtime not in allowed:
-                raise ValueError(
-                    f"runtime {self.runtime} does not apply to a {self.kind} tier"
-                    + (f" (choose {' or '.join(allowed)})" if allowed else "")
-                )
-            if self.runtime == "onnxruntime" and self.device != "cpu":
-                raise ValueError(f"runtime onnxruntime runs on the CPU; for device {self.device} use runtime torch")
-            if self.runtime == "onnxruntime" and self.token_pruning:
-                raise ValueError("token_pruning runs in torch: use runtime torch with it")
-            if self.model is None:
-                raise ValueError(f"a {self.kind} tier needs model")
-        else:
-            if self.runtime not in VLM_RUNTIMES:
-                raise ValueError(f"a vlm tier needs runtime: {', '.join(VLM_RUNTIMES)}")
-            if self.runtime == "sglang_http":
-                if not self.url:
-                    raise ValueError("runtime sglang_http needs url")
-                if self.model is None and self.prompt_template is None:
-                    raise ValueError("runtime sglang_http needs model (for its chat template) or prompt_template")
-            elif self.model is None:
-                raise ValueError(f"runtime {self.runtime} needs model")
-        if self.floor >= self.ceiling:
-            raise ValueError(f"floor ({self.floor}) must be below ceiling ({self.ceiling})")
-        if self.token_pruning and self.kind not in ("classifier", "hf_classifier"):
-            raise ValueError("token_pruning applies to classifier and hf_classifier tiers (ViTs) only")
-        if self.server_args and self.runtime != "sglang":
-            raise ValueError("server_args apply to runtime sglang only")
-        if (self.roadwork_prompts or self.street_prompts) and self.kind != "zero_shot":
-            raise ValueError("roadwork_prompts and street_prompts apply to zero_shot tiers only")
-        if self.hub_repo and (self.model is None or self.model.startswith(BUILTIN_PREFIX)):
-            raise ValueError("hub_repo needs model: the local folder the repository is fetched into")
-        return self
-
-
-class CascadeConfig(_Strict):
+class CascadeConfig(StrictSection):
     deadline_s: float = Field(6.5, gt=0.0, lt=VALIDATOR_TIMEOUT_S)
-    workers: int = Field(8, ge=1, le=256)  # images in flight; concurrent ones are batched per tier
+    workers: int = Field(DEFAULT_WORKERS, ge=1, le=256)
     # Answered when the cascade fails or misses the deadline. 0.5 rounds to 0 (no roadwork) at the
     # validator; a valid guess scores better than -1, which earns 0 for the request.
     fallback_probability: float = Field(0.5, ge=0.0, le=1.0)
-    cache_size: int = Field(4096, ge=0)  # answers remembered by image content hash; 0 turns it off
+    cache_size: int = Field(DEFAULT_CACHE_SIZE, ge=0)  # 0 turns the cache off
     calibration: CalibrationSection | None = None  # of the fused answer: puts the decision on 0.5
     image: ImageSection = ImageSection()
     tiers: list[TierSection] = Field(min_length=1)
 
     source: Path | None = Field(None, exclude=True)
 
-    def model_folder(self, tier: TierSection) -> Path | None:
+    def model_folder(self, tier: TierBase) -> Path | None:
         if tier.model is None:
             return None
         if tier.model.startswith(BUILTIN_PREFIX):
@@ -190,27 +89,59 @@ def resolve_config_path(name_or_path: str) -> Path:
     return preset
 
 
+def yaml_location(loc: tuple) -> str:
+    """pydantic's path to a field as the YAML spells it: `tiers.0.colour`, without the union's tag
+    (`tiers.0.classifier.colour`) that pydantic puts after a tier's index."""
+    parts = [str(part) for index, part in enumerate(loc) if not (part in TIER_KINDS and index and isinstance(loc[index - 1], int))]
+    return ".".join(parts) or "(top level)"
+
+
 def validation_problems(exc: ValidationError) -> str:
     """Every problem pydantic found, each as `where.in.the.yaml: what`, on one line."""
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors())
+    return "; ".join(f"{yaml_location(err['loc'])}: {err['msg']}" for err in exc.errors())
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML file's mapping of keys to values (an empty file: none); ConfigError naming the file otherwise."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} holds a YAML {type(raw).__name__}, not a mapping of keys to values")
+    return raw
+
+
+def load_yaml(path: Path, model: type[Section], adjust: Callable[[dict[str, Any]], None] | None = None) -> Section:
+    """The one way a YAML file becomes a validated section: `adjust` may edit the raw mapping first;
+    every problem is named in one ConfigError, as `FILE: where.in.the.yaml: what`."""
+    raw = read_yaml(path)
+    if adjust is not None:
+        adjust(raw)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {validation_problems(exc)}") from None
+
+
+def _put_every_tier_on(device: str) -> Callable[[dict[str, Any]], None]:
+    def adjust(raw: dict[str, Any]) -> None:
+        for tier in raw.get("tiers", []) or []:
+            if isinstance(tier, dict):
+                tier["device"] = device
+                if tier.get("runtime") == "onnxruntime" and device != "cpu":
+                    tier["runtime"] = "torch"  # the device named wins; our ONNX Runtime path is CPU-only
+
+    return adjust
 
 
 def load_config(name_or_path: str, device_override: str | None = None, check_models: bool = True) -> CascadeConfig:
     path = resolve_config_path(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    if device_override:
-        for tier in raw.get("tiers", []) or []:
-            if isinstance(tier, dict):
-                tier["device"] = device_override
-                if tier.get("runtime") == "onnxruntime" and device_override != "cpu":
-                    tier["runtime"] = "torch"  # the device named wins; our ONNX Runtime path is CPU-only
-    try:
-        config = CascadeConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {validation_problems(exc)}") from None
+    config = load_yaml(path, CascadeConfig, _put_every_tier_on(device_override) if device_override else None)
     config.source = path
     for tier in config.tiers if check_models else []:
         folder = config.model_folder(tier)
@@ -224,50 +155,14 @@ def load_config(name_or_path: str, device_override: str | None = None, check_mod
     return config
 
 
-def sglang_server_args(config: CascadeConfig, tier: TierSection) -> dict[str, Any]:
-    """What the tier hands to sglang.Engine: its server_args, with model_path resolved."""
-    return {"model_path": str(config.model_folder(tier)), **tier.server_args}
+def sglang_server_args(config: CascadeConfig, tier: TierBase) -> dict[str, Any]:
+    """What an sglang tier hands to sglang.Engine: its server_args, with model_path resolved."""
+    return tier.sglang_server_args(config.model_folder(tier))
 
 
-def build_tier(config: CascadeConfig, tier: TierSection):
-    """The tier as the config describes it; GPU runtimes import their engines only here."""
-    folder = config.model_folder(tier)
-    if tier.kind == "classifier":
-        from .tiers.classifier import ClassifierTier  # torch import deferred until a cascade is built
-
-        return ClassifierTier(folder, name=tier.name, device=tier.device, token_pruning=tier.token_pruning, runtime=tier.runtime or "torch")
-    if tier.kind == "detector":
-        from .tiers.detector import DetectorTier
-
-        return DetectorTier(folder, tier.name, tier.device, tier.classes, tier.min_confidence, tier.floor, tier.ceiling, tier.image_size, tier.runtime or "torch")
-    if tier.kind == "hf_classifier":
-        from .tiers.hf_classifier import HFClassifierTier
-
-        return HFClassifierTier(folder, tier.name, tier.device, tier.positive_label, tier.token_pruning)
-    if tier.kind == "zero_shot":
-        from .tiers.zero_shot import ZeroShotTier
-
-        return ZeroShotTier(folder, tier.name, tier.device, tier.roadwork_prompts, tier.street_prompts)
-    from .tiers.vlm import VLMJudgeTier
-
-    if tier.runtime == "transformers":
-        from .runtimes.transformers_runtime import TransformersRuntime
-
-        runtime = TransformersRuntime(folder, tier.device, tier.prompt_template)
-    elif tier.runtime == "sglang":
-        from .runtimes.sglang_runtime import SGLangRuntime
-
-        runtime = SGLangRuntime(sglang_server_args(config, tier), tier.prompt_template, tier.top_logprobs)
-    elif tier.runtime == "sglang_http":
-        from .runtimes.prompting import prompt_pattern
-        from .runtimes.sglang_runtime import SGLangHTTPRuntime
-
-        runtime = SGLangHTTPRuntime(tier.url, prompt_pattern(folder, tier.prompt_template), tier.timeout_s, tier.top_logprobs)
-    else:
-        from .runtimes.tensorrt_llm_runtime import TensorRTLLMRuntime
-
-        runtime = TensorRTLLMRuntime(str(folder), tier.kv_cache_dtype, tier.prompt_template, tier.top_logprobs)
-    return VLMJudgeTier(runtime, tier.name, tier.prompt)
+def build_tier(config: CascadeConfig, tier: TierBase):
+    """The tier as the config describes it; its kind's section imports the model library (cascade/tier_kinds.py)."""
+    return tier.build(config.model_folder(tier))
 
 
 def build_cascade(config: CascadeConfig) -> Cascade:

@@ -51,6 +51,10 @@ class CascadeResult:
 
 
 TIER_THREAD_PREFIX = "tier"  # the threads tier calls run in (neuron.exit_process looks for stuck ones)
+# The engine's defaults, which the YAML schema (cascade/config.py) takes as its own.
+DEFAULT_WORKERS = 8  # images in flight; concurrent ones are batched per tier
+DEFAULT_CACHE_SIZE = 4096  # answers remembered by image content hash
+BREAKER_FAILURES, BREAKER_COOLDOWN_S = 3, 30.0  # consecutive errors that take a tier out, and for how long
 
 
 class LatencyWindow:
@@ -82,7 +86,7 @@ class LatencyWindow:
 class CircuitBreaker:
     """Opens after `failures` consecutive errors; lets one call through after `cooldown_s`."""
 
-    def __init__(self, failures: int = 3, cooldown_s: float = 30.0, clock=time.monotonic):
+    def __init__(self, failures: int = BREAKER_FAILURES, cooldown_s: float = BREAKER_COOLDOWN_S, clock=time.monotonic):
         self.failures, self.cooldown_s, self._clock = failures, cooldown_s, clock
         self._consecutive = 0
         self._opened_at: float | None = None
@@ -122,7 +126,7 @@ def fuse(answers: list[tuple[float, TierOutput]]) -> float:
 class ResultCache:
     """LRU of answers by content hash of the payload: a repeated image costs a dictionary lookup."""
 
-    def __init__(self, capacity: int = 4096):
+    def __init__(self, capacity: int = DEFAULT_CACHE_SIZE):
         self.capacity = capacity
         self._items: OrderedDict[str, CascadeResult] = OrderedDict()
         self._lock = threading.Lock()
@@ -153,8 +157,8 @@ class Cascade:
         self,
         stages: list[Stage],
         breakers: list[CircuitBreaker] | None = None,
-        cache_size: int = 4096,
-        workers: int = 4,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        workers: int = DEFAULT_WORKERS,
         clock=time.monotonic,
         calibration=None,
     ):

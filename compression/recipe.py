@@ -7,10 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cascade.config import ConfigError, validation_problems
+from cascade.config import ConfigError, load_yaml
 from cascade.tiers.vlm import DEFAULT_PROMPT
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "configs" / "engines"
@@ -99,12 +98,6 @@ def resolve_recipe_path(name_or_path: str) -> Path:
 
 def load_recipe(name_or_path: str) -> Recipe:
     path = resolve_recipe_path(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-        recipe = Recipe.model_validate(raw)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {validation_problems(exc)}") from None
+    recipe = load_yaml(path, Recipe)
     recipe.source = path.resolve()
     return recipe

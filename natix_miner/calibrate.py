@@ -16,7 +16,7 @@ import yaml
 from PIL import Image
 
 from cascade.calibration import calibrate, logit
-from cascade.config import PRESETS_DIR, build_cascade, build_tier, load_config, resolve_config_path
+from cascade.config import PRESETS_DIR, build_cascade, build_tier, load_config, read_yaml, resolve_config_path
 from cascade.tiers.classifier import MANIFEST, ClassifierTier
 
 from cascade.training import DEFAULT_PIPELINE_MIX
@@ -55,7 +55,7 @@ def calibrate_model_dir(folder: Path, cases) -> dict:
         logits += tier.logits(images[start : start + 32])
     fitted, mcc = calibrate(np.array(logits), np.array([c.label for c in cases]))
     manifest_path = folder / MANIFEST
-    manifest = yaml.safe_load(manifest_path.read_text())
+    manifest = read_yaml(manifest_path)
     manifest["calibration"] = _section(fitted)
     manifest.setdefault("metrics", {})["calibration_mcc"] = round(mcc, 4)
     manifest_path.write_text(yaml.safe_dump(manifest, sort_keys=False))
@@ -68,7 +68,7 @@ def calibrate_config(name: str, cases) -> dict:
     path = resolve_config_path(name)
     if path.resolve().parent == PRESETS_DIR.resolve():
         raise ValueError(f"{path} is a built-in preset: copy it (cp {path} my-cascade.yaml) and calibrate the copy")
-    raw = yaml.safe_load(path.read_text())
+    raw = read_yaml(path)
     labels = np.array([c.label for c in cases])
     images = _images(cases)
     config = load_config(str(path))

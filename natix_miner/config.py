@@ -1,140 +1,210 @@
-"""Command-line flags, validated once at start into `MinerSettings`.
+"""The miner's settings: one pydantic model whose fields are its command-line flags.
 
-The flags are those SN72 operators already use (the reference start_miner.sh), bittensor's own
-wallet/subtensor/axon/logging flags, and ours. Every problem found is reported at once.
+Each field of `MinerSettings` holds one flag's name, default, help and checks; `build_parser` writes
+the flags from the fields (as SGLang's ServerArgs does), adds bittensor's own wallet/subtensor/axon/
+logging flags, and `settings_from_args` validates what was given, reporting every problem at once,
+one line each. The flags are those SN72 operators already use (the reference start_miner.sh),
+bittensor's, and ours.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
 import bittensor as bt
 from bittensor.utils import is_valid_ss58_address
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from cascade.config import ConfigError, CascadeConfig, list_presets, load_config
+from cascade.config import CascadeConfig, ConfigError, list_presets, load_config
 
-from .argparsing import Parser, hide
+from .argparsing import Parser, add_flags, flag, flag_problems, flag_values, hide, library_flag
+from .guard import REAL_RATE_BURST, REAL_RATE_LIMIT
 from .local_chain import SUBNET_STATES
 from .logs import COMPRESSIONS, logger, parse_size
 
 DEFAULT_PRESET = "cpu-default"
 LOCAL_VALIDATOR_STAKE = 10_000.0
-
-
-def parse_bool(text: str) -> bool:
-    value = str(text).strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-REAL_RATE_LIMIT, REAL_RATE_BURST = 5.0, 20  # a real validator reaches a miner every few minutes
 LOCAL_RATE_LIMIT, LOCAL_RATE_BURST = 1e6, 1_000_000  # local mode's validators are the operator's own keys
+UNSET = (None, "", "None")  # what start scripts pass for a flag they leave empty
+
+GROUPS = {  # the --help sections, in this order
+    "neuron": "neuron (reference miner flags)",
+    "blacklist": "blacklist",
+    "logs": "logs (the miner's own, besides bittensor's --logging flags)",
+    "local": "local mode (no chain needed)",
+}
 
 
-def rate_limits(local: bool, rate_limit: float | None, rate_burst: int | None) -> tuple[float, int]:
-    """The flags as given, else the mode's defaults: an operator trying the miner locally (eval, the
-    client) must not be refused by his own miner."""
-    default_limit, default_burst = (LOCAL_RATE_LIMIT, LOCAL_RATE_BURST) if local else (REAL_RATE_LIMIT, REAL_RATE_BURST)
-    return (default_limit if rate_limit is None else rate_limit), (default_burst if rate_burst is None else rate_burst)
+def _folder(path: Path | None) -> Path | None:
+    if path is not None and path.expanduser().is_file():
+        raise ValueError(f"{path} is a file: give a folder")
+    return None if path is None else path.expanduser()
+
+
+def _file(path: Path | None) -> Path | None:
+    if path is not None and path.expanduser().is_dir():
+        raise ValueError(f"{path} is a folder: give a file path")
+    return None if path is None else path.expanduser()
+
+
+class MinerSettings(BaseModel):
+    model_config = ConfigDict(validate_default=True, extra="forbid")
+
+    # bittensor's flags (their defaults are bittensor's); read here so that one object holds it all
+    wallet_name: str = library_flag("--wallet.name")
+    wallet_hotkey: str = library_flag("--wallet.hotkey")
+    wallet_path: str = library_flag("--wallet.path")
+    subtensor_network: str = library_flag("--subtensor.network")
+    subtensor_chain_endpoint: str | None = library_flag("--subtensor.chain_endpoint")
+    axon_ip: str = library_flag("--axon.ip")
+    axon_port: int = library_flag("--axon.port", ge=1, le=65535)
+    axon_external_ip: str | None = library_flag("--axon.external_ip")
+    axon_external_port: int | None = library_flag("--axon.external_port", ge=1, le=65535)
+    axon_max_workers: int = library_flag("--axon.max_workers", ge=1)
+    logging_debug: bool = library_flag("--logging.debug")
+    logging_trace: bool = library_flag("--logging.trace")
+
+    # ours, in --help order
+    netuid: int = flag("--netuid", 72, "subnet to mine on: 72 mainnet, 323 testnet", ge=0, le=65535)
+    model_url: str = flag("--model_url", "", "Hugging Face repo of your model (SN72 requires it)")
+    config: str | None = flag("--config", None, f"cascade preset ({', '.join(list_presets())}) or a YAML file; default {DEFAULT_PRESET}")
+    image_detector_device: str | None = flag(
+        "--neuron.image_detector_device", None, "device for every tier (cpu, cuda, cuda:N); default: as the cascade config says", group="neuron")
+    image_detector_config: str | None = flag(
+        "--neuron.image_detector_config", None, "accepted for start-script compatibility: a .yaml path here is used as --config", group="neuron")
+    image_detector: str | None = flag(
+        "--neuron.image_detector", None, "accepted for start-script compatibility; the cascade config chooses the models", group="neuron")
+    force_validator_permit: bool = flag(
+        "--blacklist.force_validator_permit", True,
+        "refuse hotkeys without a validator permit ('false' to allow any registered hotkey)", group="blacklist")
+    min_stake: float = flag("--blacklist.min_stake", 0.0, "refuse callers with less stake (TAO)", group="blacklist", ge=0.0)
+    rate_limit: float | None = flag(
+        "--blacklist.rate_limit", None,
+        f"sustained requests/s allowed per hotkey (default {REAL_RATE_LIMIT:g}; unlimited in local mode, whose validators are your own keys)",
+        group="blacklist", gt=0.0)
+    rate_burst: int | None = flag(
+        "--blacklist.rate_burst", None, f"requests a hotkey may send at once (default {REAL_RATE_BURST}; unlimited in local mode)",
+        group="blacklist", ge=1)
+    state_dir: Annotated[Path, AfterValidator(_folder)] = flag(
+        "--neuron.state_dir", Path("~/.natix-miner"), "where the request journal (SQLite) lives; one file per wallet/hotkey/netuid")
+    log_rotation: str = flag(
+        "--logging.rotation", "50 MB",
+        "start a new file in STATE_DIR/logs once the log reaches this size (B, KB, MB, GB, KiB, MiB, GiB)", group="logs")
+    log_retention: int = flag("--logging.retention", 10, "log files kept, the live one included; the oldest go first", group="logs", ge=1)
+    log_compression: str | None = flag(
+        "--logging.compression", None, f"compress rotated files: {', '.join(COMPRESSIONS)} (default: none)", group="logs")
+    metrics_port: int = flag("--metrics.port", 0, "serve Prometheus metrics at http://HOST:PORT/metrics (0: off)", ge=0, le=65535)
+    metrics_ip: str = flag("--metrics.ip", "0.0.0.0", "address the metrics server binds to")
+    active_margin: float = flag("--active.margin", 0.15, "keep images answered within this of 0.5, for labelling (0: keep none)", ge=0.0, le=0.5)
+    active_max_images: int = flag("--active.max_images", 5000, "uncertain images kept in STATE_DIR/uncertain; oldest go first", ge=0)
+    active_max_mb: float = flag("--active.max_mb", 500.0, "disk the uncertain images may fill (MiB); oldest go first", ge=0.0)
+    harvest_dir: Annotated[Path | None, AfterValidator(_folder)] = flag(
+        "--neuron.harvest_dir", None,
+        "testnet: keep every image a validator sends with its label here (roadwork/, none/: what `natix-miner train --data` reads)")
+    harvest_max_mb: float = flag("--neuron.harvest_max_mb", 2048.0, "disk the harvested images may fill (MiB); oldest go first", gt=0.0)
+    journal_days: float = flag("--neuron.journal_days", 30.0, "days of requests the journal keeps", gt=0.0)
+    chain_retries: int = flag("--neuron.chain_retries", 3, "retries (with backoff 2, 4, 8 s ...) before giving up on the chain", ge=0)
+    sync_interval_s: float = flag("--neuron.sync_interval", 120.0, "seconds between metagraph refreshes", group="blacklist", ge=1.0)
+    local: bool = flag(
+        "--local", False, "run against an in-process chain where this hotkey is registered; creates a missing wallet", group="local")
+    local_validator_hotkeys: list[str] = flag(
+        "--local.validator_hotkey", [], "register this hotkey as a validator with stake and permit (repeatable)", group="local", metavar="SS58")
+    local_subnet_state: Literal[SUBNET_STATES] = flag(
+        "--local.subnet_state", "paying",
+        "the local validators' weights: spread over the miners (paying) or all on the subnet owner's uid (halted, as SN72 since 2026-05-06)",
+        group="local")
+    ready_file: Annotated[Path | None, AfterValidator(_file)] = flag(
+        "--local.ready_file", None, "write {hotkey,ip,port,uid,netuid} here once the axon answers", group="local")
+
+    # loaded from --config (and the device flag) by settings_from_args, not a flag of its own
+    cascade: CascadeConfig | None = Field(None, exclude=True)
+
+    @field_validator("model_url")
+    @classmethod
+    def _a_hub_repo(cls, url: str) -> str:
+        if url and "/" not in url:
+            raise ValueError(f"{url!r} should name a Hugging Face repo, like user/model")
+        return url
+
+    @field_validator("log_rotation")
+    @classmethod
+    def _a_size(cls, text: str) -> str:
+        parse_size(text)  # its ValueError names the text
+        return text
+
+    @field_validator("log_compression")
+    @classmethod
+    def _a_compression(cls, name: str | None) -> str | None:
+        if name not in (None, "", *COMPRESSIONS):
+            raise ValueError(f"{name!r} is not one of {', '.join(COMPRESSIONS)}")
+        return name or None
+
+    @field_validator("metrics_port")
+    @classmethod
+    def _apart_from_the_axon(cls, port: int, info: ValidationInfo) -> int:
+        if port and port == info.data.get("axon_port"):
+            raise ValueError(f"{port} is --axon.port's: choose another, or 0 (off)")
+        return port
+
+    @field_validator("local_validator_hotkeys")
+    @classmethod
+    def _local_validators(cls, hotkeys: list[str], info: ValidationInfo) -> list[str]:
+        problems = [f"{hotkey!r} is not an SS58 address" for hotkey in hotkeys if not is_valid_ss58_address(hotkey)]
+        if hotkeys and not info.data.get("local"):
+            problems.append("only makes sense with --local")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return hotkeys
+
+    @model_validator(mode="after")
+    def _mode_rate_limits(self):
+        """The flags as given, else the mode's defaults: an operator trying the miner locally (eval, the
+        client) must not be refused by his own miner."""
+        limit, burst = (LOCAL_RATE_LIMIT, LOCAL_RATE_BURST) if self.local else (REAL_RATE_LIMIT, REAL_RATE_BURST)
+        self.rate_limit = limit if self.rate_limit is None else self.rate_limit
+        self.rate_burst = burst if self.rate_burst is None else self.rate_burst
+        return self
+
+    # --- what the flags mean together --------------------------------------------------------------
+
+    @property
+    def network(self) -> str:
+        """What bt.Subtensor is given, as bittensor decides it: an explicit endpoint wins, else the network name."""
+        endpoint = self.subtensor_chain_endpoint
+        return endpoint if endpoint and endpoint != bt.DEFAULTS.subtensor.chain_endpoint else self.subtensor_network
+
+    @property
+    def cascade_name(self) -> str:
+        """--config, else a .yaml --neuron.image_detector_config (the reference start script's), else the default preset."""
+        detector_config = self.image_detector_config
+        if self.config is None and detector_config and str(detector_config).endswith((".yaml", ".yml")) and Path(detector_config).is_file():
+            return detector_config
+        return self.config or DEFAULT_PRESET
+
+    @property
+    def device_override(self) -> str | None:
+        device = self.image_detector_device
+        return None if device in (*UNSET, "auto") else device
+
+    @property
+    def active_max_bytes(self) -> int:
+        return int(self.active_max_mb * 1024**2)
+
+    @property
+    def harvest_max_bytes(self) -> int:
+        return int(self.harvest_max_mb * 1024**2)
+
+    @property
+    def log_level(self) -> str:
+        return "trace" if self.logging_trace else "debug" if self.logging_debug else "info"
 
 
 def build_parser(prog: str = "neurons/miner.py") -> argparse.ArgumentParser:
     """`prog`: how the operator started it (`natix-miner run` says so in its usage)."""
     parser = Parser(prog=prog, description="NATIX StreetVision (SN72) miner: answers validators with P(roadwork).")
-    parser.add_argument("--netuid", type=int, default=72, help="subnet to mine on: 72 mainnet, 323 testnet")
-    parser.add_argument("--model_url", type=str, default="", help="Hugging Face repo of your model (SN72 requires it)")
-    parser.add_argument(
-        "--config",
-        type=str,
-        default=None,
-        help=f"cascade preset ({', '.join(list_presets())}) or a YAML file; default {DEFAULT_PRESET}",
-    )
-    neuron = parser.add_argument_group("neuron (reference miner flags)")
-    neuron.add_argument(
-        "--neuron.image_detector_device",
-        type=str,
-        default=None,
-        help="device for every tier (cpu, cuda, cuda:N); default: as the cascade config says",
-    )
-    neuron.add_argument(
-        "--neuron.image_detector_config",
-        type=str,
-        default=None,
-        help="accepted for start-script compatibility: a .yaml path here is used as --config",
-    )
-    neuron.add_argument(
-        "--neuron.image_detector",
-        type=str,
-        default=None,
-        help="accepted for start-script compatibility; the cascade config chooses the models",
-    )
-    guard = parser.add_argument_group("blacklist")
-    guard.add_argument(
-        "--blacklist.force_validator_permit",
-        type=parse_bool,
-        nargs="?",
-        const=True,
-        default=True,
-        help="refuse hotkeys without a validator permit ('false' to allow any registered hotkey)",
-    )
-    guard.add_argument("--blacklist.min_stake", type=float, default=0.0, help="refuse callers with less stake (TAO)")
-    guard.add_argument("--blacklist.rate_limit", type=float, default=None,
-                       help=f"sustained requests/s allowed per hotkey (default {REAL_RATE_LIMIT:g}; unlimited in local mode, "
-                            "whose validators are your own keys)")
-    guard.add_argument("--blacklist.rate_burst", type=int, default=None,
-                       help=f"requests a hotkey may send at once (default {REAL_RATE_BURST}; unlimited in local mode)")
-    parser.add_argument(
-        "--neuron.state_dir",
-        type=Path,
-        default=Path("~/.natix-miner"),
-        help="where the request journal (SQLite) lives; one file per wallet/hotkey/netuid",
-    )
-    logs = parser.add_argument_group("logs (the miner's own, besides bittensor's --logging flags)")
-    logs.add_argument(
-        "--logging.rotation", default="50 MB", help="start a new file in STATE_DIR/logs once the log reaches this size (B, KB, MB, GB, KiB, MiB, GiB)"
-    )
-    logs.add_argument("--logging.retention", type=int, default=10, help="log files kept, the live one included; the oldest go first")
-    logs.add_argument("--logging.compression", default="", help=f"compress rotated files: {', '.join(COMPRESSIONS)} (default: none)")
-    parser.add_argument("--metrics.port", type=int, default=0, help="serve Prometheus metrics at http://HOST:PORT/metrics (0: off)")
-    parser.add_argument("--metrics.ip", default="0.0.0.0", help="address the metrics server binds to")
-    parser.add_argument("--active.margin", type=float, default=0.15, help="keep images answered within this of 0.5, for labelling (0: keep none)")
-    parser.add_argument("--active.max_images", type=int, default=5000, help="uncertain images kept in STATE_DIR/uncertain; oldest go first")
-    parser.add_argument("--active.max_mb", type=float, default=500.0, help="disk the uncertain images may fill (MiB); oldest go first")
-    parser.add_argument(
-        "--neuron.harvest_dir", type=Path, default=None,
-        help="testnet: keep every image a validator sends with its label here (roadwork/, none/: what `natix-miner train --data` reads)",
-    )
-    parser.add_argument("--neuron.harvest_max_mb", type=float, default=2048.0, help="disk the harvested images may fill (MiB); oldest go first")
-    parser.add_argument("--neuron.journal_days", type=float, default=30.0, help="days of requests the journal keeps")
-    parser.add_argument(
-        "--neuron.chain_retries", type=int, default=3, help="retries (with backoff 2, 4, 8 s ...) before giving up on the chain"
-    )
-    guard.add_argument(
-        "--neuron.sync_interval", type=float, default=120.0, help="seconds between metagraph refreshes"
-    )
-    local = parser.add_argument_group("local mode (no chain needed)")
-    local.add_argument(
-        "--local",
-        action="store_true",
-        help="run against an in-process chain where this hotkey is registered; creates a missing wallet",
-    )
-    local.add_argument(
-        "--local.validator_hotkey",
-        action="append",
-        default=[],
-        metavar="SS58",
-        help="register this hotkey as a validator with stake and permit (repeatable)",
-    )
-    local.add_argument(
-        "--local.subnet_state", choices=SUBNET_STATES, default="paying",
-        help="the local validators' weights: spread over the miners (paying) or all on the subnet owner's uid (halted, as SN72 since 2026-05-06)",
-    )
-    local.add_argument("--local.ready_file", type=Path, default=None, help="write {hotkey,ip,port,uid,netuid} here once the axon answers")
+    add_flags(parser, MinerSettings, GROUPS)
     bt.Wallet.add_args(parser)
     bt.Subtensor.add_args(parser)
     hide(parser, "subtensor._mock")  # bittensor's testing switch: a miner on a mocked chain serves nobody
@@ -143,145 +213,26 @@ def build_parser(prog: str = "neurons/miner.py") -> argparse.ArgumentParser:
     return parser
 
 
-@dataclass
-class MinerSettings:
-    netuid: int
-    model_url: str
-    cascade: CascadeConfig
-    wallet_name: str
-    wallet_hotkey: str
-    wallet_path: str
-    network: str  # what bt.Subtensor is given: a network name or a ws(s):// endpoint
-    axon_ip: str
-    axon_port: int
-    axon_external_ip: str | None
-    axon_external_port: int | None
-    axon_max_workers: int
-    force_validator_permit: bool
-    min_stake: float
-    rate_limit: float
-    rate_burst: int
-    sync_interval_s: float
-    chain_retries: int
-    state_dir: Path
-    journal_days: float
-    metrics_port: int
-    metrics_ip: str
-    active_margin: float
-    active_max_images: int
-    local: bool
-    active_max_bytes: int = 500 * 1024**2
-    harvest_dir: Path | None = None
-    harvest_max_bytes: int = 2048 * 1024**2
-    local_subnet_state: str = "paying"
-    local_validator_hotkeys: list[str] = field(default_factory=list)
-    ready_file: Path | None = None
-    log_level: str = "info"
-    log_rotation: str = "50 MB"
-    log_retention: int = 10
-    log_compression: str | None = None
-
-
-def _network(args: argparse.Namespace) -> str:
-    """As bittensor does: an explicit endpoint wins, else the network name."""
-    endpoint = getattr(args, "subtensor.chain_endpoint")
-    network = getattr(args, "subtensor.network")
-    explicit_endpoint = endpoint and endpoint != bt.DEFAULTS.subtensor.chain_endpoint
-    return endpoint if explicit_endpoint else network
+def flags_as_given(args: argparse.Namespace) -> MinerSettings:
+    """The settings the flags describe, unchecked: for `doctor`, which reports on them even when some are wrong."""
+    return MinerSettings.model_construct(**flag_values(args, MinerSettings))
 
 
 def settings_from_args(args: argparse.Namespace) -> MinerSettings:
-    """Validate everything; raise ConfigError listing every problem with its fix."""
-    get = lambda name: getattr(args, name)  # noqa: E731 - dotted dests need getattr
+    """Validate everything, the cascade config included; raise ConfigError listing every problem, one line each."""
     problems: list[str] = []
-    if not 0 <= args.netuid <= 65535:
-        problems.append(f"--netuid {args.netuid} is not a subnet id (0..65535)")
-    port = get("axon.port")
-    if not 1 <= port <= 65535:
-        problems.append(f"--axon.port {port} must be within 1..65535")
-    rate_limit, rate_burst = rate_limits(args.local, get("blacklist.rate_limit"), get("blacklist.rate_burst"))
-    if rate_limit <= 0 or rate_burst < 1:
-        problems.append("--blacklist.rate_limit must be > 0 and --blacklist.rate_burst >= 1")
-    if not 0 <= get("metrics.port") <= 65535 or (get("metrics.port") and get("metrics.port") == port):
-        problems.append(f"--metrics.port {get('metrics.port')} must be 0 (off) or a free port other than --axon.port")
-    if not 0 <= get("active.margin") <= 0.5 or get("active.max_images") < 0:
-        problems.append("--active.margin must be within 0..0.5 and --active.max_images 0 or more")
-    if get("active.max_mb") < 0 or get("neuron.harvest_max_mb") <= 0:
-        problems.append("--active.max_mb must be 0 or more and --neuron.harvest_max_mb more than 0")
-    if get("neuron.journal_days") <= 0:
-        problems.append("--neuron.journal_days must be more than 0")
-    if get("neuron.chain_retries") < 0:
-        problems.append("--neuron.chain_retries must be 0 or more")
-    if get("neuron.sync_interval") < 1:
-        problems.append("--neuron.sync_interval must be at least 1 second")
     try:
-        parse_size(get("logging.rotation"))
-    except ValueError as exc:
-        problems.append(f"--logging.rotation {exc}")
-    if get("logging.retention") < 1:
-        problems.append("--logging.retention must be at least 1 (the live file)")
-    compression = get("logging.compression") or None
-    if compression not in (None, *COMPRESSIONS):
-        problems.append(f"--logging.compression {compression!r} is not one of {', '.join(COMPRESSIONS)}")
-    hotkeys = get("local.validator_hotkey")
-    for hotkey in hotkeys:
-        if not is_valid_ss58_address(hotkey):
-            problems.append(f"--local.validator_hotkey {hotkey!r} is not an SS58 address")
-    if hotkeys and not args.local:
-        problems.append("--local.validator_hotkey only makes sense with --local")
-    if args.model_url and "/" not in args.model_url:
-        problems.append(f"--model_url {args.model_url!r} should name a Hugging Face repo, like user/model")
-
-    config_name = args.config
-    detector_config = get("neuron.image_detector_config")
-    if config_name is None and detector_config and str(detector_config).endswith((".yaml", ".yml")) and Path(detector_config).is_file():
-        config_name = detector_config
-    elif detector_config not in (None, "", "None"):
-        logger.warning(f"--neuron.image_detector_config {detector_config} ignored: the cascade comes from --config")
-    cascade = None
+        settings = MinerSettings.model_validate(flag_values(args, MinerSettings))
+    except ValidationError as exc:
+        settings, problems = None, flag_problems(exc, MinerSettings)
+    given = flags_as_given(args)
+    if given.image_detector_config not in (*UNSET, given.cascade_name):
+        logger.warning(f"--neuron.image_detector_config {given.image_detector_config} ignored: the cascade comes from --config")
     try:
-        device = get("neuron.image_detector_device")
-        cascade = load_config(config_name or DEFAULT_PRESET, device if device not in (None, "", "None", "auto") else None)
+        cascade = load_config(given.cascade_name, given.device_override)
     except ConfigError as exc:
         problems.append(str(exc))
     if problems:
         raise ConfigError("\n".join(f"  - {p}" for p in problems))
-
-    level = "trace" if get("logging.trace") else "debug" if get("logging.debug") else "info"
-    return MinerSettings(
-        netuid=args.netuid,
-        model_url=args.model_url,
-        cascade=cascade,
-        wallet_name=get("wallet.name"),
-        wallet_hotkey=get("wallet.hotkey"),
-        wallet_path=get("wallet.path"),
-        network=_network(args),
-        axon_ip=get("axon.ip"),
-        axon_port=port,
-        axon_external_ip=get("axon.external_ip"),
-        axon_external_port=get("axon.external_port"),
-        axon_max_workers=get("axon.max_workers"),
-        force_validator_permit=get("blacklist.force_validator_permit"),
-        min_stake=get("blacklist.min_stake"),
-        rate_limit=rate_limit,
-        rate_burst=rate_burst,
-        sync_interval_s=get("neuron.sync_interval"),
-        chain_retries=get("neuron.chain_retries"),
-        state_dir=Path(get("neuron.state_dir")).expanduser(),
-        journal_days=get("neuron.journal_days"),
-        metrics_port=get("metrics.port"),
-        metrics_ip=get("metrics.ip"),
-        active_margin=get("active.margin"),
-        active_max_images=get("active.max_images"),
-        local=args.local,
-        active_max_bytes=int(get("active.max_mb") * 1024**2),
-        harvest_dir=None if get("neuron.harvest_dir") is None else Path(get("neuron.harvest_dir")).expanduser(),
-        harvest_max_bytes=int(get("neuron.harvest_max_mb") * 1024**2),
-        local_subnet_state=get("local.subnet_state"),
-        local_validator_hotkeys=list(hotkeys),
-        ready_file=get("local.ready_file"),
-        log_level=level,
-        log_rotation=get("logging.rotation"),
-        log_retention=get("logging.retention"),
-        log_compression=compression,
-    )
+    settings.cascade = cascade
+    return settings

@@ -24,7 +24,7 @@ from cascade.config import CascadeConfig, ConfigError, list_presets, load_config
 from compression.hardware import FP8_MIN_CC, NVFP4_MIN_CC
 
 from .chain import connect_real_chain
-from .config import DEFAULT_PRESET, LOCAL_VALIDATOR_STAKE, _network, build_parser, settings_from_args
+from .config import LOCAL_VALIDATOR_STAKE, MinerSettings, build_parser, flags_as_given, settings_from_args
 from .local_chain import build_local_chain
 from .payout import PAYING, UNKNOWN, PayoutView, assess, sentence
 from .status import quiet_line, recorded_payout
@@ -68,29 +68,10 @@ def _within(seconds: float, work):
     return outcome["value"]
 
 
-def _get(args: argparse.Namespace, name: str):
-    return getattr(args, name)
-
-
-def config_name(args: argparse.Namespace) -> str:
-    """As settings_from_args picks it: --config, else a .yaml --neuron.image_detector_config, else the default."""
-    detector_config = _get(args, "neuron.image_detector_config")
-    if args.config:
-        return args.config
-    if detector_config and str(detector_config).endswith((".yaml", ".yml")) and Path(detector_config).is_file():
-        return detector_config
-    return DEFAULT_PRESET
-
-
-def device_override(args: argparse.Namespace) -> str | None:
-    device = _get(args, "neuron.image_detector_device")
-    return None if device in (None, "", "None", "auto") else device
-
-
-def check_models(args: argparse.Namespace) -> Check:
-    name = config_name(args)
+def check_models(s: MinerSettings) -> Check:
+    name = s.cascade_name
     try:
-        config = load_config(name, device_override(args), check_models=True)
+        config = load_config(name, s.device_override, check_models=True)
     except ConfigError as exc:
         return Check("models", FAIL, str(exc), f"build or copy the model folders it names, or choose another --config ({', '.join(list_presets())})")
     return Check("models", OK, f"{name}: {len(config.tiers)} tier(s), every model folder present")
@@ -106,8 +87,8 @@ def check_flags(args: argparse.Namespace, models: Check) -> Check:
     return Check("flags", OK, "valid")
 
 
-def check_wallet(args: argparse.Namespace) -> tuple[Check, bt.Wallet | None]:
-    name, hotkey, path = _get(args, "wallet.name"), _get(args, "wallet.hotkey"), _get(args, "wallet.path")
+def check_wallet(s: MinerSettings) -> tuple[Check, bt.Wallet | None]:
+    name, hotkey, path = s.wallet_name, s.wallet_hotkey, s.wallet_path
     wallet = bt.Wallet(name=name, hotkey=hotkey, path=path)
     files = {"hotkey": wallet.hotkey_file, "coldkeypub": wallet.coldkeypub_file}
     missing = [kind for kind, keyfile in files.items() if not keyfile.exists_on_device()]
@@ -119,7 +100,7 @@ def check_wallet(args: argparse.Namespace) -> tuple[Check, bt.Wallet | None]:
         if "hotkey" in missing:
             fixes.append(f"`btcli wallet new_hotkey --wallet.name {name} --wallet.hotkey {hotkey}`")
         fix = " then ".join(fixes) + ", or point --wallet.name/--wallet.hotkey/--wallet.path at your keys"
-        if args.local:
+        if s.local:
             return Check("wallet", WARN, f"{detail}; local mode will create unencrypted throwaway keys there", fix), None
         return Check("wallet", FAIL, detail, fix), None
     unreadable = [keyfile.path for keyfile in files.values() if not keyfile.is_readable()]
@@ -135,14 +116,14 @@ def check_wallet(args: argparse.Namespace) -> tuple[Check, bt.Wallet | None]:
     return Check("wallet", OK, f"{name}/{hotkey}: hotkey {hotkey_ss58}, coldkey {coldkey_ss58}"), wallet
 
 
-def check_chain(args: argparse.Namespace, wallet: bt.Wallet | None) -> list[Check]:
+def check_chain(s: MinerSettings, wallet: bt.Wallet | None) -> list[Check]:
     """Registration, and from the same look at the chain, whether the subnet pays miners."""
-    netuid = args.netuid
-    if args.local:
+    netuid = s.netuid
+    if s.local:
         hotkey = wallet.hotkey.ss58_address if wallet is not None else "(this miner)"
         coldkey = wallet.coldkeypub.ss58_address if wallet is not None else hotkey
-        chain = build_local_chain(netuid, hotkey, coldkey, _get(args, "local.validator_hotkey"), LOCAL_VALIDATOR_STAKE,
-                                  _get(args, "local.subnet_state"))  # as the neuron does in local mode
+        chain = build_local_chain(netuid, hotkey, coldkey, s.local_validator_hotkeys, LOCAL_VALIDATOR_STAKE,
+                                  s.local_subnet_state)  # as the neuron does in local mode
         view = assess(chain.snapshot(netuid), chain.weights(netuid), hotkey)
         if wallet is None:
             registration = Check("registration", OK, f"local mode: the miner registers its hotkey on its in-process chain, netuid {netuid}")
@@ -152,7 +133,7 @@ def check_chain(args: argparse.Namespace, wallet: bt.Wallet | None) -> list[Chec
     if wallet is None:
         return [Check("registration", WARN, "not checked: no readable hotkey", "fix the wallet first"),
                 Check("payout", WARN, "not checked: no readable hotkey", "fix the wallet first")]
-    network, hotkey = _network(args), wallet.hotkey.ss58_address
+    network, hotkey = s.network, wallet.hotkey.ss58_address
 
     def look_up():
         chain = connect_real_chain(network, attempts=1)
@@ -177,8 +158,8 @@ def check_chain(args: argparse.Namespace, wallet: bt.Wallet | None) -> list[Chec
         "payout", WARN, f"the validators' weights could not be read ({type(view).__name__}: {str(view)[:160]})", "try again later")
     if uid is None:
         return [Check("registration", FAIL, f"hotkey {hotkey} is not registered on netuid {netuid} at {network}",
-                      f"`btcli subnets register --netuid {netuid} --subtensor.network {network} --wallet.name {_get(args, 'wallet.name')} "
-                      f"--wallet.hotkey {_get(args, 'wallet.hotkey')}`"), payout]
+                      f"`btcli subnets register --netuid {netuid} --subtensor.network {network} --wallet.name {s.wallet_name} "
+                      f"--wallet.hotkey {s.wallet_hotkey}`"), payout]
     return [Check("registration", OK, f"uid {uid} on netuid {netuid} at {network}"), payout]
 
 
@@ -195,9 +176,9 @@ def check_payout(view: PayoutView, prefix: str = "") -> Check:
                  "`natix-miner status` and the log say when validators pay again")
 
 
-def check_requests(args: argparse.Namespace) -> Check:
+def check_requests(s: MinerSettings) -> Check:
     """From the miner's own record: has a validator come as often as its schedule implies?"""
-    journal = _journal_file(args)
+    journal = _journal_file(s)
     observed = recorded_payout(journal) if journal.is_file() else None
     if observed is None:
         return Check("requests", OK, f"not checked: no record of a run in {journal.parent} yet")
@@ -207,9 +188,9 @@ def check_requests(args: argparse.Namespace) -> Check:
     return Check("requests", OK, line)
 
 
-def check_port(args: argparse.Namespace) -> Check:
+def check_port(s: MinerSettings) -> Check:
     """The bind the axon will make, as the neuron's own start-up check does it."""
-    ip, port = _get(args, "axon.ip"), _get(args, "axon.port")
+    ip, port = s.axon_ip, s.axon_port
     host = ip.strip("[]") or "0.0.0.0"
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -221,10 +202,10 @@ def check_port(args: argparse.Namespace) -> Check:
     return Check("axon port", OK, f"{ip}:{port} is free")
 
 
-def check_external_ip(args: argparse.Namespace) -> Check:
-    port = _get(args, "axon.external_port") or _get(args, "axon.port")
-    given = _get(args, "axon.external_ip")
-    if given is None and args.local:
+def check_external_ip(s: MinerSettings) -> Check:
+    port = s.axon_external_port or s.axon_port
+    given = s.axon_external_ip
+    if given is None and s.local:
         return Check("external ip", OK, f"local mode advertises 127.0.0.1:{port}")
     if given is None:
         try:
@@ -239,14 +220,14 @@ def check_external_ip(args: argparse.Namespace) -> Check:
         address = ipaddress.ip_address(given)
     except ValueError:
         return Check("external ip", FAIL, f"{given!r} is not an IP address", "pass --axon.external_ip as a public IPv4 or IPv6 address")
-    if not address.is_global and not args.local:
+    if not address.is_global and not s.local:
         return Check("external ip", WARN, f"the chain would advertise {given}:{port} ({source}), which validators on the internet cannot reach",
                      "pass --axon.external_ip YOUR_PUBLIC_IP and forward the port to this machine")
     return Check("external ip", OK, f"the chain will advertise {given}:{port} ({source}); make sure the port is open to the internet")
 
 
-def check_disk(args: argparse.Namespace) -> Check:
-    state_dir = Path(_get(args, "neuron.state_dir")).expanduser()
+def check_disk(s: MinerSettings) -> Check:
+    state_dir = Path(s.state_dir).expanduser()
     existing = next(p for p in (state_dir, *state_dir.parents) if p.exists())
     if not os.access(existing, os.W_OK):
         return Check("disk", FAIL, f"{existing} is not writable, so {state_dir} cannot hold the journal", "choose a writable --neuron.state_dir")
@@ -257,14 +238,14 @@ def check_disk(args: argparse.Namespace) -> Check:
     return Check("disk", OK, detail)
 
 
-def _journal_file(args: argparse.Namespace) -> Path:
+def _journal_file(s: MinerSettings) -> Path:
     """The journal of the miner these flags describe."""
-    name = state_name_of(_get(args, "wallet.name"), _get(args, "wallet.hotkey"), args.netuid, args.local)
-    return journal_path(Path(_get(args, "neuron.state_dir")).expanduser(), name)
+    name = state_name_of(s.wallet_name, s.wallet_hotkey, s.netuid, s.local)
+    return journal_path(Path(s.state_dir).expanduser(), name)
 
 
-def check_journal(args: argparse.Namespace) -> Check:
-    path = _journal_file(args)
+def check_journal(s: MinerSettings) -> Check:
+    path = _journal_file(s)
     if not path.exists():
         return Check("journal", OK, f"{path} will be created at the first start")
     problems = journal_health(path)
@@ -277,7 +258,7 @@ def required_capability(config: CascadeConfig) -> tuple[tuple[int, int] | None, 
     """The compute capability the preset's quantized formats need: NVFP4 10.0, FP8 8.9, else none."""
     formats = " ".join(
         str(value).lower()
-        for tier in config.tiers
+        for tier in config.tiers if tier.kind == "vlm"  # only judges are quantized
         for value in (tier.server_args.get("quantization", ""), tier.server_args.get("kv_cache_dtype", ""), tier.kv_cache_dtype)
     )
     if "fp4" in formats:
@@ -314,12 +295,14 @@ def check_gpu(config: CascadeConfig, cuda=None) -> Check:
 
 
 def run_checks(args: argparse.Namespace) -> list[Check]:
-    models = check_models(args)
+    given = flags_as_given(args)  # unchecked: every check runs, whatever check_flags finds
+    models = check_models(given)
     checks = [check_flags(args, models)]
-    wallet_check, wallet = check_wallet(args)
-    checks += [wallet_check, *check_chain(args, wallet), check_requests(args), check_port(args), check_external_ip(args), models, check_disk(args), check_journal(args)]
+    wallet_check, wallet = check_wallet(given)
+    checks += [wallet_check, *check_chain(given, wallet), check_requests(given), check_port(given), check_external_ip(given), models,
+               check_disk(given), check_journal(given)]
     try:
-        checks.append(check_gpu(load_config(config_name(args), device_override(args), check_models=False)))
+        checks.append(check_gpu(load_config(given.cascade_name, given.device_override, check_models=False)))
     except ConfigError:
         checks.append(Check("gpu", WARN, "not checked: the cascade config does not load", "fix the models line first"))
     return checks
@@ -329,9 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser("natix-miner doctor")
     parser.description = __doc__
     args = parser.parse_args(argv)
-    where = "local mode (in-process chain)" if args.local else _network(args)
-    print(f"natix-miner doctor: {where}, netuid {args.netuid}, cascade {config_name(args)}, "
-          f"wallet {_get(args, 'wallet.name')}/{_get(args, 'wallet.hotkey')} under {_get(args, 'wallet.path')}", flush=True)
+    given = flags_as_given(args)
+    where = "local mode (in-process chain)" if given.local else given.network
+    print(f"natix-miner doctor: {where}, netuid {given.netuid}, cascade {given.cascade_name}, "
+          f"wallet {given.wallet_name}/{given.wallet_hotkey} under {given.wallet_path}", flush=True)
     checks = run_checks(args)
     for check in checks:
         print(check.line(), flush=True)

@@ -21,12 +21,15 @@ from bittensor.core.errors import NotVerifiedException
 from .chain import ChainSnapshot
 
 
+REAL_RATE_LIMIT, REAL_RATE_BURST = 5.0, 20  # a real validator reaches a miner every few minutes
+
+
 @dataclass(frozen=True)
 class GuardPolicy:
     force_validator_permit: bool = True
     min_stake: float = 0.0
-    rate_per_s: float = 5.0  # sustained requests per second per hotkey
-    burst: int = 20  # requests a hotkey may send at once
+    rate_per_s: float = REAL_RATE_LIMIT  # sustained requests per second per hotkey
+    burst: int = REAL_RATE_BURST  # requests a hotkey may send at once
 
 
 class _TokenBucket:

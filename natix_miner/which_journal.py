@@ -16,18 +16,12 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from .argparsing import parse_bool
 from .journal import journal_path, state_name_of
 
 # The miner's defaults for these flags (bittensor's for the wallet); tests check they still agree.
 DEFAULT_WALLET, DEFAULT_HOTKEY, DEFAULT_NETUID, DEFAULT_STATE_DIR = "default", "default", 72, Path("~/.natix-miner")
 JOURNAL_NAME = re.compile(r"journal-(?P<pair>.+)-(?P<netuid>\d+)(?P<local>-local)?\.sqlite")
-
-
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-    return value in ("1", "true", "yes", "on")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--wallet.name", dest="wallet_name", help=f"the miner's wallet (default: miner.env's WALLET_NAME, else {DEFAULT_WALLET})")
     group.add_argument("--wallet.hotkey", dest="wallet_hotkey", help=f"the miner's hotkey (default: miner.env's WALLET_HOTKEY, else {DEFAULT_HOTKEY})")
     group.add_argument("--netuid", type=int, help=f"the miner's netuid (default: miner.env's NETUID, else {DEFAULT_NETUID})")
-    group.add_argument("--local", type=_bool, nargs="?", const=True, help="the miner ran with --local (default: as miner.env says)")
+    group.add_argument("--local", type=parse_bool, nargs="?", const=True, help="the miner ran with --local (default: as miner.env says)")
     group.add_argument("--neuron.state_dir", "--state-dir", dest="state_dir", type=Path,
                        help=f"the miner's --neuron.state_dir (default: {DEFAULT_STATE_DIR})")
     group.add_argument("--env", type=Path, help="run_miner.sh's settings file (default: $MINER_ENV, else ./miner.env if it exists)")

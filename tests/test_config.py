@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -99,3 +101,104 @@ def test_relative_model_folder_resolves_beside_the_yaml(tmp_path):
 def test_local_mode_settings():
     s = settings("--local", "--local.validator_hotkey", ALICE, "--local.ready_file", "/tmp/r.json")
     assert s.local and s.local_validator_hotkeys == [ALICE] and str(s.ready_file) == "/tmp/r.json"
+
+
+def test_a_tier_without_a_known_kind_is_told_the_kinds(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    for tier in ({"name": "x", "model": "m"}, {"name": "x", "kind": "cnn", "model": "m"}):
+        bad.write_text(yaml.safe_dump({"tiers": [tier]}))
+        with pytest.raises(ConfigError, match=r"bad.yaml: tiers.0: kind must be one of classifier, hf_classifier, detector, zero_shot, vlm"):
+            load_config(str(bad), check_models=False)
+
+
+def test_a_field_of_another_kind_names_the_kinds_that_take_it(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"tiers": [{"name": "x", "kind": "zero_shot", "model": "m", "floor": 0.2, "prompt": "roadwork?"}]}))
+    with pytest.raises(ConfigError, match=r"tiers.0: Value error, floor applies to detector tiers only"):
+        load_config(str(bad), check_models=False)
+
+
+def test_reading_every_preset_imports_no_model_library():
+    """The registry imports a kind's tier module only when the tier is built."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom cascade.config import list_presets, load_config\n"
+            "for name in list_presets(): load_config(name, check_models=False)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'sglang', 'ultralytics', 'timm', 'onnxruntime')"
+            " or m.startswith('cascade.tiers.') and m != 'cascade.tiers.vlm'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("tiers: [unclosed", "is not valid YAML"),
+    ("- name: x\n  kind: classifier\n", "holds a YAML list, not a mapping of keys to values"),
+])
+def test_cascade_and_recipe_yaml_that_is_not_a_mapping_names_the_file(tmp_path, text, problem):
+    from compression.recipe import load_recipe
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    for load in (load_config, load_recipe):
+        with pytest.raises(ConfigError, match=f"{bad} {problem}"):
+            load(str(bad))
+
+
+def test_recipe_errors_name_the_file_and_field(tmp_path):
+    from compression.recipe import load_recipe
+
+    bad = tmp_path / "recipe.yaml"
+    bad.write_text(yaml.safe_dump({"calibration": {"count": 0}}))
+    with pytest.raises(ConfigError, match=rf"{bad}: .*calibration.count: Input should be greater than 0"):
+        load_recipe(str(bad))
+
+
+def test_the_help_shows_every_setting_with_its_help_and_default():
+    """The settings model is the one place a flag's help and default live; --help is written from it."""
+    import re
+
+    from natix_miner.config import MinerSettings
+
+    text = build_parser().format_help()
+    entries = {entry.split()[0]: " ".join(entry.split()) for entry in re.split(r"\n(?=  -)", text) if entry.startswith("  -")}
+    for field in MinerSettings.model_fields.values():
+        extra = field.json_schema_extra or {}
+        if "flag" not in extra:
+            continue
+        entry = entries[extra["flag"]]  # bittensor's flags (library_flag) are in the help too, with bittensor's text
+        if extra.get("library"):
+            continue
+        assert " ".join(field.description.split()) in entry
+        default = field.get_default()
+        if default not in (None, "", []) and "default" not in field.description:
+            assert f"(default: {default})" in entry, entry
+    assert "(default: [])" not in text
+
+
+def test_each_bad_flag_is_one_line_naming_it():
+    folder, file = Path(__file__).parent, Path(__file__)
+    bad = {
+        "--netuid": "70000", "--axon.port": "0", "--blacklist.min_stake": "-1", "--blacklist.rate_limit": "0", "--blacklist.rate_burst": "0",
+        "--neuron.state_dir": str(file), "--logging.retention": "0", "--logging.compression": "rar", "--active.margin": "0.7",
+        "--active.max_images": "-1", "--neuron.journal_days": "0", "--neuron.sync_interval": "0.5", "--local.ready_file": str(folder),
+        "--model_url": "no-slash",
+    }
+    with pytest.raises(ConfigError) as caught:
+        settings(*[word for pair in bad.items() for word in pair])
+    lines = str(caught.value).splitlines()
+    assert sorted(line.split()[1] for line in lines) == sorted(bad), lines  # one line per flag, each naming it
+    assert "  - --neuron.state_dir " + str(file) + " is a file: give a folder" in lines
+    assert "  - --active.margin 0.7 must be at most 0.5" in lines
+    with pytest.raises(ConfigError, match=r"--metrics.port 8091 is --axon.port's"):
+        settings("--metrics.port", "8091", "--axon.port", "8091")
+
+
+def test_rate_limits_default_by_mode_and_the_flags_win():
+    from natix_miner.guard import REAL_RATE_BURST, REAL_RATE_LIMIT
+
+    real, local = settings(), settings("--local")
+    assert (real.rate_limit, real.rate_burst) == (REAL_RATE_LIMIT, REAL_RATE_BURST) == (5.0, 20)
+    assert local.rate_limit >= 1e6 and local.rate_burst >= 1_000_000  # local validators are the operator's own keys
+    given = settings("--local", "--blacklist.rate_limit", "2", "--blacklist.rate_burst", "3")
+    assert (given.rate_limit, given.rate_burst) == (2.0, 3)

@@ -152,3 +152,26 @@ def test_a_failing_batch_fails_every_caller_in_it():
     for future in futures:
         with pytest.raises(RuntimeError, match="down is down"):
             future.result()
+
+
+def test_a_cascade_built_in_code_runs_as_many_images_at_once_as_one_built_from_yaml():
+    """The engine's own default worker count is the YAML schema's (it was 4 against the schema's 8)."""
+    from cascade.config import CascadeConfig
+
+    workers = CascadeConfig.model_fields["workers"].default
+    everyone_in = threading.Barrier(workers, timeout=5.0)  # passes only when `workers` images are in the tier at once
+
+    class Meeting(Tier):
+        name = "meeting"
+
+        def predict(self, images):
+            everyone_in.wait()
+            return [TierOutput(0.9) for _ in images]
+
+    cascade = Cascade([Stage(Meeting())], cache_size=0)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(lambda _: cascade.predict(IMAGE), range(workers)))
+    finally:
+        cascade.close()
+    assert [r.probability for r in results] == pytest.approx([0.9] * workers)

@@ -299,7 +299,7 @@ def test_the_flags_reach_the_settings(tmp_path):
     assert settings.local_subnet_state == "halted" and settings.harvest_dir == tmp_path / "h"
     assert settings.harvest_max_bytes == int(1.5 * 1024**2) and settings.active_max_bytes == 2 * 1024**2
     assert parse().local_subnet_state == "paying" and parse().harvest_dir is None
-    with pytest.raises(ConfigError, match="--neuron.harvest_max_mb more than 0"):
+    with pytest.raises(ConfigError, match="--neuron.harvest_max_mb 0 must be more than 0"):
         parse("--neuron.harvest_max_mb", "0")
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--local.subnet_state", "stopped"])
