@@ -91,8 +91,9 @@ class Photo:
 
     @property
     def stem(self) -> str:
-        """A file name unique within the package."""
-        return self.path.strip("/").replace(BUNDLE_SEPARATOR, "__").replace("/", "__").rsplit(".", 1)[0]
+        """A file name unique within the package, without spaces (some packages' folders have them)."""
+        flat = self.path.strip("/").replace(BUNDLE_SEPARATOR, "__").replace("/", "__").replace(" ", "_")
+        return flat.rsplit(".", 1)[0]
 
     @property
     def split_key(self) -> str:

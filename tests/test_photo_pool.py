@@ -74,7 +74,8 @@ def _make_packages(root: Path) -> list[dict]:
     bundled = {"images/bird.jpg": _photo_bytes(4, (500, 300), "JPEG"), "images/tower.png": _photo_bytes(5, (300, 500), "PNG")}
     files = {"usr/share/backgrounds/street.png": _photo_bytes(1, (600, 400), "PNG"),
              "usr/share/backgrounds/field.jpg": _photo_bytes(2, (320, 200), "JPEG"),
-             "usr/share/game/photos.rcc": _rcc(bundled, frozenset({"images/tower.png"}))}
+             "usr/share/game/photos.rcc": _rcc(bundled, frozenset({"images/tower.png"})),
+             "usr/share/Design Templates/house 1.jpg": _photo_bytes(6, (400, 300), "JPEG")}
     for path, data in files.items():
         (tree / path).parent.mkdir(parents=True, exist_ok=True)
         (tree / path).write_bytes(data)
@@ -250,7 +251,8 @@ def test_build_verifies_normalises_and_resumes(local_packages, tmp_path):
     index = build_pool(tmp_path / "pool", manifest, fetch=registry, max_side=256, log=lines.append)
     assert sorted(registry.calls) == ["fake-backgrounds", "fakepics"]
     pool = json.loads(index.read_text())["photos"]
-    assert len(pool) == 5 and {e["split"] for e in pool} == {"train", "heldout"}
+    assert len(pool) == 6 and {e["split"] for e in pool} == {"train", "heldout"}
+    assert not any(" " in e["file"] for e in pool)  # file names a shell loop can take
     for entry in pool:
         with Image.open(tmp_path / "pool" / entry["file"]) as image:
             assert image.format == "JPEG" and image.mode == "RGB" and max(image.size) <= 256
@@ -267,7 +269,7 @@ def test_build_verifies_normalises_and_resumes(local_packages, tmp_path):
     (tmp_path / "pool" / pool[0]["file"]).unlink()
     build_pool(tmp_path / "pool", manifest, fetch=registry, max_side=256, log=lines.append)
     assert registry.calls[2:] == [pool[0]["package"]]
-    assert len(load_pool(tmp_path / "pool", "train")) + len(load_pool(tmp_path / "pool", "heldout")) == 5
+    assert len(load_pool(tmp_path / "pool", "train")) + len(load_pool(tmp_path / "pool", "heldout")) == 6
     with Image.open(tmp_path / "pool" / next(e["file"] for e in pool if e["path"].endswith("!images/tower.png"))) as image:
         assert image.size == (154, 256)  # read out of the Qt bundle (a compressed entry), upright as stored
 
