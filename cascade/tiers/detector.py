@@ -11,7 +11,6 @@ pre- and post-processing and imports neither torch nor ultralytics (cascade/runt
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections import Counter
@@ -22,6 +21,7 @@ import yaml
 from PIL import Image
 
 from ..image import fit_square
+from ..runtimes.onnx_cpu import file_sha256
 from ..runtimes.onnx_yolo import Detection, OnnxYolo
 from ..tier import Tier, TierOutput
 
@@ -62,10 +62,6 @@ def import_yolo():
     checks.AUTOINSTALL = False  # in case ultralytics was imported before this function ran
     Image.open = patches._image_open
     return YOLO
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def onnx_weights(weights: Path) -> Path:
