@@ -63,7 +63,8 @@ class TokenPruningSection(_Strict):
 class TierSection(_Strict):
     name: str
     kind: Literal["classifier", "hf_classifier", "detector", "vlm", "zero_shot"]
-    # "builtin:NAME", or a folder, absolute or relative to the YAML file. For a VLM: the model
+    # "builtin:NAME", or a folder, absolute or relative to the YAML file (a preset: to the working
+    # directory, see relative_base). For a VLM: the model
     # folder (Hugging Face layout, or a compression/ export); sglang_http may do without one.
     model: str | None = None
     # The hub repository `model` is fetched from (`natix-miner fetch-model REPO --out FOLDER`): the
@@ -162,8 +163,15 @@ class CascadeConfig(_Strict):
             return builtin_model_folder(tier.model)
         path = Path(tier.model).expanduser()
         if not path.is_absolute() and self.source is not None:
-            path = (self.source.parent / path).resolve()
+            path = (relative_base(self.source, PRESETS_DIR) / path).resolve()
         return path
+
+
+def relative_base(source: Path, shipped_dir: Path) -> Path:
+    """Where a YAML file's relative paths start: its own folder, but for a preset or recipe shipped
+    with the code (in `shipped_dir`), whose `artifacts/...` are the operator's, the working directory."""
+    folder = Path(source).resolve().parent
+    return Path.cwd() if folder == Path(shipped_dir).resolve() else folder
 
 
 def builtin_model_folder(reference: str) -> Path:

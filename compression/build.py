@@ -141,7 +141,7 @@ def build(recipe: Recipe, out: Path | None = None, cross_build: bool = False, lo
         cal = recipe.calibration
         log(f"[2/6] calibration inputs: {cal.count} images from {cal.images} with the judge prompt; "
             f"{recipe.accuracy.heldout} held out for the accuracy check")
-        base = recipe.source.parent if recipe.source else None
+        base = recipe.base()
         calibration_images = judge_images(cal.images, cal.count, cal.seed, base=base)
         heldout_images = judge_images(cal.images, recipe.accuracy.heldout, cal.seed, heldout_after=cal.count, base=base)
         calibration = JudgeInputs.build(processor, calibration_images, cal.prompt, cal.batch_size, device.torch_device)

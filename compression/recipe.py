@@ -10,7 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from cascade.config import ConfigError, validation_problems
+from cascade.config import ConfigError, relative_base, validation_problems
 from cascade.tiers.vlm import DEFAULT_PROMPT
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "configs" / "engines"
@@ -51,11 +51,11 @@ class TensorRTLLMSection(_Strict):
 
 class Recipe(_Strict):
     name: str
-    model: str  # a local Hugging Face VLM folder (relative to the recipe), or tiny:llava
+    model: str  # a local Hugging Face VLM folder (relative to the recipe; a shipped one's to the working directory), or tiny:llava
     device: Literal["auto", "cpu", "cuda"] = "auto"
     weights: Format = "fp8"
     kv_cache: Format = "fp8"
-    out: str  # the artifact folder (relative to the recipe)
+    out: str  # the artifact folder (relative as `model`)
     calibration: CalibrationSection = CalibrationSection()
     accuracy: AccuracySection = AccuracySection()
     sglang: SGLangSection = SGLangSection()
@@ -68,10 +68,14 @@ class Recipe(_Strict):
             raise ValueError("weights and kv_cache are both none: nothing to quantize")
         return self
 
+    def base(self) -> Path | None:
+        """Where the recipe's relative paths start (cascade.config.relative_base)."""
+        return None if self.source is None else relative_base(self.source, RECIPES_DIR)
+
     def path(self, value: str) -> Path:
-        """A path from the recipe, relative to the recipe's own folder."""
+        """A path from the recipe: relative to its own folder, or for a shipped recipe to the working directory."""
         path = Path(value).expanduser()
-        return path if path.is_absolute() or self.source is None else (self.source.parent / path).resolve()
+        return path if path.is_absolute() or self.source is None else (self.base() / path).resolve()
 
     def sglang_server_args(self, model_path: str | Path) -> dict[str, Any]:
         """What the cascade's `sglang` runtime hands to sglang.Engine for this artifact."""
