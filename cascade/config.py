@@ -16,7 +16,7 @@ from .model_folder import ModelFolderError, check_model_folder
 from .tiers.vlm import DEFAULT_PROMPT
 from .image import DEFAULT_DECODE_PX, DEFAULT_FORMATS, DEFAULT_MAX_ASPECT_RATIO, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 BUILTIN_PREFIX = "builtin:"
 CPU_RUNTIMES = ("torch", "onnxruntime")  # classifier and detector tiers
 VLM_RUNTIMES = ("transformers", "sglang", "sglang_http", "tensorrt_llm")

@@ -192,7 +192,7 @@ def build(recipe: Recipe, out: Path | None = None, cross_build: bool = False, lo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--recipe", required=True, help="a YAML recipe, or the name of one in configs/engines/")
+    parser.add_argument("--recipe", required=True, help="a YAML recipe, or the name of one in compression/recipes/")
     parser.add_argument("--out", default=None, help="artifact folder (default: the recipe's `out`)")
     parser.add_argument("--cross-build", action="store_true",
                         help="calibrate NVFP4 on a pre-Blackwell GPU for a Blackwell server")

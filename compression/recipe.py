@@ -1,4 +1,4 @@
-"""A build recipe (YAML in configs/engines/): which model, which formats, how to calibrate and
+"""A build recipe (YAML in compression/recipes/): which model, which formats, how to calibrate and
 check it, where the artifact goes and how SGLang / TensorRT-LLM will serve it. Validated at load;
 every problem is named at once."""
 
@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from cascade.config import ConfigError, relative_base, validation_problems
 from cascade.tiers.vlm import DEFAULT_PROMPT
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "configs" / "engines"
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 Format = Literal["none", "fp8", "nvfp4"]
 SGLANG_QUANTIZATION = {"fp8": "modelopt_fp8", "nvfp4": "modelopt_fp4"}
 SGLANG_KV_CACHE_DTYPE = {"none": "auto", "fp8": "fp8_e4m3", "nvfp4": "nvfp4"}

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("doctor", help="check the set-up before starting (see `natix-miner doctor --help`)")
     sglang_args = commands.add_parser("sglang-args", help="the SGLang arguments of a preset's VLM tiers, as JSON (default: the h100 preset)", formatter_class=HelpFormatter)
     sglang_args.add_argument("--config", default=SGLANG_ARGS_PRESET, help="cascade preset or YAML")
-    engine_build.add_arguments(commands.add_parser("build", help="quantize and export a VLM judge from a recipe (configs/engines/)", description=engine_build.__doc__, formatter_class=HelpFormatter))
+    engine_build.add_arguments(commands.add_parser("build", help="quantize and export a VLM judge from a recipe (compression/recipes/)", description=engine_build.__doc__, formatter_class=HelpFormatter))
     fetch = commands.add_parser("fetch-model", help="download a model from the Hugging Face hub once into a local folder (for presets that name a hub_repo)", formatter_class=HelpFormatter)
     fetch.add_argument("repo", help="hub repository, e.g. openai/clip-vit-base-patch32")
     fetch.add_argument("--out", required=True, help="the folder a tier's `model:` points at")
