@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .batching import BatchingTier
 from .calibration import CalibratedTier, Calibration
 from .engine import Cascade, CircuitBreaker, Stage
+from .extras import names_the_tier_extra
 from .model_folder import ModelFolderError, check_model_folder
 from .tiers.vlm import DEFAULT_PROMPT
 from .image import DEFAULT_DECODE_PX, DEFAULT_FORMATS, DEFAULT_MAX_ASPECT_RATIO, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
@@ -144,6 +145,9 @@ class TierSection(_Strict):
 
 
 class CascadeConfig(_Strict):
+    # Install extras the tiers need beyond the base (pyproject.toml): scripts/setup_venv.sh reads
+    # this line of a preset to install them; tests/test_extras.py checks it against the tiers.
+    requires: list[Literal["train", "vlm", "gpu"]] = []
     deadline_s: float = Field(6.5, gt=0.0, lt=VALIDATOR_TIMEOUT_S)
     workers: int = Field(8, ge=1, le=256)  # images in flight; concurrent ones are batched per tier
     # Answered when the cascade fails or misses the deadline. 0.5 rounds to 0 (no roadwork) at the
@@ -237,6 +241,7 @@ def sglang_server_args(config: CascadeConfig, tier: TierSection) -> dict[str, An
     return {"model_path": str(config.model_folder(tier)), **tier.server_args}
 
 
+@names_the_tier_extra
 def build_tier(config: CascadeConfig, tier: TierSection):
     """The tier as the config describes it; GPU runtimes import their engines only here."""
     folder = config.model_folder(tier)

@@ -149,8 +149,7 @@ class ClassifierTier(Tier):
                 raise ValueError("token_pruning runs in torch: use runtime torch with it")
             self._run = OnnxClassifier(folder, self.manifest)
         else:
-            with require_extra("a classifier tier with runtime torch"):
-                from .classifier_torch import TorchClassifier
+            from .classifier_torch import TorchClassifier  # the train extra (build_tier names it when missing)
 
             self._run = TorchClassifier(folder, device, token_pruning)
         self.name = name or self.manifest.name

@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 from PIL import Image
 
+from ..extras import require_extra
 from ..image import fit_square
 from ..runtimes.onnx_cpu import file_sha256
 from ..runtimes.onnx_yolo import Detection, OnnxYolo
@@ -54,11 +55,9 @@ def import_yolo():
     Auto-install goes off before the import (ultralytics reads it then) and PIL's own open comes back.
     """
     os.environ["YOLO_AUTOINSTALL"] = "false"
-    try:
+    with require_extra("the detector tier with runtime torch"):
         from ultralytics import YOLO
         from ultralytics.utils import checks, patches
-    except ImportError as exc:
-        raise ImportError(f"the detector tier needs ultralytics ({exc}): pip install ultralytics") from None
     checks.AUTOINSTALL = False  # in case ultralytics was imported before this function ran
     Image.open = patches._image_open
     return YOLO
