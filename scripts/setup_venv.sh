@@ -67,7 +67,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 case ",$EXTRAS," in
   *,train,*|*,vlm,*|*,gpu,*|*,dev,*) size="torch is large: the first time takes a few minutes" ;;
-  *) size="no torch: about a minute the first time" ;;
+  *) size="the base, without torch: about a minute the first time" ;;
 esac
 echo "installing natix-miner${EXTRAS:+[$EXTRAS]} into $VENV ($size)"
 # One line per package as pip reaches it: the first install takes minutes, and a silent screen looks hung.
