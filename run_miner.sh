@@ -8,7 +8,6 @@
 # MINER_ENV=/path/to/file picks another settings file than ./miner.env.
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/setup_venv.sh
 
 MINER_ENV=${MINER_ENV:-miner.env}
 KNOWN_KEYS="NETUID SUBTENSOR_NETWORK SUBTENSOR_CHAIN_ENDPOINT WALLET_NAME WALLET_HOTKEY WALLET_PATH MINER_AXON_PORT
@@ -23,6 +22,17 @@ if [ -f "$MINER_ENV" ]; then
   done
   set -a; source "$MINER_ENV"; set +a
 fi
+
+# Install (first run, or a preset needing an extra not installed yet) what the cascade declares in
+# `requires:`: cpu-default needs the base only (no torch); a --config among the arguments wins.
+config=${CASCADE_CONFIG:-cpu-default}
+previous=""
+for arg in "$@"; do
+  case "$arg" in --config=*) config=${arg#--config=} ;; esac
+  [ "$previous" = "--config" ] && config=$arg
+  previous=$arg
+done
+scripts/setup_venv.sh --config "$config"
 
 args=(--axon.port "${MINER_AXON_PORT:-8091}" --config "${CASCADE_CONFIG:-cpu-default}")
 [ -n "${MODEL_URL:-}" ] && args+=(--model_url "$MODEL_URL")

@@ -12,6 +12,9 @@ answers later than 9 s, non-200 answers, and the miner's CPU and resident memory
     .venv/bin/python benchmarks/load.py ... --max-batch 1      # the same without micro-batching
     .venv/bin/python benchmarks/load.py --config cpu-zeroshot --random-weights   # before fetching CLIP
     .venv/bin/python benchmarks/load.py --validators 32 --concurrency 32 --duration 30 --pipeline v0.4
+    # another install and checkout (benchmarks/install.py --keep leaves both): its python, its entry point, its preset
+    .venv/bin/python benchmarks/load.py --python /tmp/old-venv/bin/python --miner-script /tmp/old-src/neurons/miner.py \
+        --config /tmp/old-src/configs/cpu-default.yaml --validators 32 --concurrency 32
 
 The client shares this machine with the miner: on 2 cores both compete, so compare runs made
 side by side, never figures from different machines.
@@ -148,7 +151,7 @@ async def _drive(axon: bt.AxonInfo, validators: int, concurrency: int, duration_
 
 def run_load(label: str, miner_args: list[str], validators: int, concurrency: int, duration_s: float,
              payloads: list[str], script: Path = REPO / "neurons" / "miner.py", rate: float | None = None,
-             side_load=None) -> LoadReport:
+             side_load=None, python: str = sys.executable) -> LoadReport:
     """Start a miner with `miner_args` (plus local mode and the validators), load it, stop it.
 
     `rate`: requests per second in all (else as fast as `concurrency` allows). `side_load`: a
@@ -158,7 +161,7 @@ def run_load(label: str, miner_args: list[str], validators: int, concurrency: in
         extra = list(miner_args) + ["--blacklist.rate_limit", "1000", "--blacklist.rate_burst", "1000"]
         for i in range(validators):
             extra += ["--local.validator_hotkey", bt.Keypair.create_from_uri(f"//Validator{i}").ss58_address]
-        miner = MinerProcess(Path(tmp), *extra, script=script)
+        miner = MinerProcess(Path(tmp), *extra, script=script, python=python)
         process = psutil.Process(miner.process.pid)
         samples: list[tuple[float, float]] = []
         done = threading.Event()
@@ -218,6 +221,8 @@ def main() -> None:
     parser.add_argument("--random-weights", action="store_true", help="tiers with a hub_repo: same architecture, random weights (no download)")
     parser.add_argument("--rate", type=float, help="requests per second in all (default: as fast as --concurrency allows)")
     parser.add_argument("--pipeline", default="v0.4", help="validator release whose challenges to send: v0.4 (whole frames), v0.3, v0.2")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter that runs the miner (another venv's)")
+    parser.add_argument("--miner-script", type=Path, default=REPO / "neurons" / "miner.py", help="the miner's entry point (another checkout's: its code)")
     args = parser.parse_args()
     payloads = challenge_payloads(args.images, pipeline=args.pipeline)
     print(decode_cost(args.config, payloads), flush=True)
@@ -227,7 +232,10 @@ def main() -> None:
         batching += ", random weights" if args.random_weights else ""
         pace = f", {args.rate:g} req/s" if args.rate else ""
         label = f"preset {args.config}{batching}, {args.pipeline} payloads, {args.validators} validators, concurrency {args.concurrency}{pace}"
-        print(run_load(label, ["--config", str(config)], args.validators, args.concurrency, args.duration, payloads, rate=args.rate).lines())
+        if args.python != sys.executable or args.miner_script != REPO / "neurons" / "miner.py":
+            label += f" (miner: {args.python} {args.miner_script})"
+        print(run_load(label, ["--config", str(config)], args.validators, args.concurrency, args.duration, payloads,
+                       script=args.miner_script, rate=args.rate, python=args.python).lines())
 
 
 if __name__ == "__main__":

@@ -13,12 +13,13 @@ from pydantic import BaseModel, Field, ValidationError
 from .batching import BatchingTier
 from .calibration import CalibratedTier
 from .engine import DEFAULT_CACHE_SIZE, DEFAULT_WORKERS, Cascade, CircuitBreaker, Stage
+from .extras import names_the_tier_extra
 from .model_folder import ModelFolderError, check_model_folder
 from .tier_kinds import BUILTIN_PREFIX, TIER_KINDS, CalibrationSection, StrictSection, TierBase, TierSection
 from .tier_kinds import TokenPruningSection  # noqa: F401 - benchmarks read it from here
 from .image import DEFAULT_DECODE_PX, DEFAULT_FORMATS, DEFAULT_MAX_ASPECT_RATIO, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 # Validators wait 9 s; keep room for the network and the HTTP stack on both ends.
 VALIDATOR_TIMEOUT_S = 9.0
 
@@ -42,6 +43,9 @@ class ImageSection(StrictSection):
 
 
 class CascadeConfig(StrictSection):
+    # Install extras the tiers need beyond the base (pyproject.toml): scripts/setup_venv.sh reads
+    # this line of a preset to install them; tests/test_extras.py checks it against the tiers.
+    requires: list[Literal["train", "vlm", "gpu"]] = []
     deadline_s: float = Field(6.5, gt=0.0, lt=VALIDATOR_TIMEOUT_S)
     workers: int = Field(DEFAULT_WORKERS, ge=1, le=256)
     # Answered when the cascade fails or misses the deadline. 0.5 rounds to 0 (no roadwork) at the
@@ -61,8 +65,15 @@ class CascadeConfig(StrictSection):
             return builtin_model_folder(tier.model)
         path = Path(tier.model).expanduser()
         if not path.is_absolute() and self.source is not None:
-            path = (self.source.parent / path).resolve()
+            path = (relative_base(self.source, PRESETS_DIR) / path).resolve()
         return path
+
+
+def relative_base(source: Path, shipped_dir: Path) -> Path:
+    """Where a YAML file's relative paths start: its own folder, but for a preset or recipe shipped
+    with the code (in `shipped_dir`), whose `artifacts/...` are the operator's, the working directory."""
+    folder = Path(source).resolve().parent
+    return Path.cwd() if folder == Path(shipped_dir).resolve() else folder
 
 
 def builtin_model_folder(reference: str) -> Path:
@@ -160,6 +171,7 @@ def sglang_server_args(config: CascadeConfig, tier: TierBase) -> dict[str, Any]:
     return tier.sglang_server_args(config.model_folder(tier))
 
 
+@names_the_tier_extra
 def build_tier(config: CascadeConfig, tier: TierBase):
     """The tier as the config describes it; its kind's section imports the model library (cascade/tier_kinds.py)."""
     return tier.build(config.model_folder(tier))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .extras import require_extra
+
 CONFIG_FILE = "config.json"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
@@ -63,10 +65,8 @@ def check_model_folder(folder: Path, hub_repo: str | None = None) -> None:
 def fetch_model(repo: str, out: Path | str, revision: str | None = None) -> Path:
     """Download `repo` from the Hugging Face hub into `out` (run by the operator, never at serve time)."""
     out = Path(out).expanduser().resolve()
-    try:
+    with require_extra("fetching a model from the hub", "vlm"):
         from huggingface_hub import snapshot_download
-    except ImportError:
-        raise ModelFolderError("fetching a model needs `pip install huggingface_hub`") from None
     try:
         snapshot_download(repo_id=repo, revision=revision, local_dir=str(out), allow_patterns=FETCH_PATTERNS)
         if not any((out / name).is_file() for name in WEIGHT_FILES):

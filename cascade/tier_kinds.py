@@ -52,7 +52,8 @@ class TierBase(StrictSection):
 
     name: str
     kind: str
-    # "builtin:NAME", or a folder, absolute or relative to the YAML file.
+    # "builtin:NAME", or a folder, absolute or relative to the YAML file (a preset: to the working
+    # directory, see config.relative_base).
     model: str | None = None
     # The hub repository `model` is fetched from (`natix-miner fetch-model REPO --out FOLDER`): the
     # folder's layout is then checked at load, and a missing one names that command.

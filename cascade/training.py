@@ -33,7 +33,8 @@ from .config import BUILTIN_PREFIX, builtin_model_folder
 from .datasets import open_labelled
 from .image import FITS, ImageLimits, decode_image_bytes
 from .scenes import draw_frame_size, generate_scene
-from .tiers.classifier import MANIFEST, ClassifierManifest, RoadworkClassifier, load_classifier, preprocess, save_classifier
+from .tiers.classifier import MANIFEST, ClassifierManifest
+from .tiers.classifier_torch import RoadworkClassifier, load_classifier, preprocess, save_classifier
 
 CHECKPOINT = "checkpoint.pt"
 SCENE_SIZE = (448, 256)  # the frames of the older tools (distill, quantize, detector training)

@@ -141,7 +141,7 @@ def build(recipe: Recipe, out: Path | None = None, cross_build: bool = False, lo
         cal = recipe.calibration
         log(f"[2/6] calibration inputs: {cal.count} images from {cal.images} with the judge prompt; "
             f"{recipe.accuracy.heldout} held out for the accuracy check")
-        base = recipe.source.parent if recipe.source else None
+        base = recipe.base()
         calibration_images = judge_images(cal.images, cal.count, cal.seed, base=base)
         heldout_images = judge_images(cal.images, recipe.accuracy.heldout, cal.seed, heldout_after=cal.count, base=base)
         calibration = JudgeInputs.build(processor, calibration_images, cal.prompt, cal.batch_size, device.torch_device)
@@ -192,7 +192,7 @@ def build(recipe: Recipe, out: Path | None = None, cross_build: bool = False, lo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--recipe", required=True, help="a YAML recipe, or the name of one in configs/engines/")
+    parser.add_argument("--recipe", required=True, help="a YAML recipe, or the name of one in compression/recipes/")
     parser.add_argument("--out", default=None, help="artifact folder (default: the recipe's `out`)")
     parser.add_argument("--cross-build", action="store_true",
                         help="calibrate NVFP4 on a pre-Blackwell GPU for a Blackwell server")

@@ -1,4 +1,4 @@
-"""A build recipe (YAML in configs/engines/): which model, which formats, how to calibrate and
+"""A build recipe (YAML in compression/recipes/): which model, which formats, how to calibrate and
 check it, where the artifact goes and how SGLang / TensorRT-LLM will serve it. Validated at load;
 every problem is named at once."""
 
@@ -9,10 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cascade.config import ConfigError, load_yaml
+from cascade.config import ConfigError, load_yaml, relative_base
 from cascade.tiers.vlm import DEFAULT_PROMPT
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "configs" / "engines"
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 Format = Literal["none", "fp8", "nvfp4"]
 SGLANG_QUANTIZATION = {"fp8": "modelopt_fp8", "nvfp4": "modelopt_fp4"}
 SGLANG_KV_CACHE_DTYPE = {"none": "auto", "fp8": "fp8_e4m3", "nvfp4": "nvfp4"}
@@ -50,11 +50,11 @@ class TensorRTLLMSection(_Strict):
 
 class Recipe(_Strict):
     name: str
-    model: str  # a local Hugging Face VLM folder (relative to the recipe), or tiny:llava
+    model: str  # a local Hugging Face VLM folder (relative to the recipe; a shipped one's to the working directory), or tiny:llava
     device: Literal["auto", "cpu", "cuda"] = "auto"
     weights: Format = "fp8"
     kv_cache: Format = "fp8"
-    out: str  # the artifact folder (relative to the recipe)
+    out: str  # the artifact folder (relative as `model`)
     calibration: CalibrationSection = CalibrationSection()
     accuracy: AccuracySection = AccuracySection()
     sglang: SGLangSection = SGLangSection()
@@ -67,10 +67,14 @@ class Recipe(_Strict):
             raise ValueError("weights and kv_cache are both none: nothing to quantize")
         return self
 
+    def base(self) -> Path | None:
+        """Where the recipe's relative paths start (cascade.config.relative_base)."""
+        return None if self.source is None else relative_base(self.source, RECIPES_DIR)
+
     def path(self, value: str) -> Path:
-        """A path from the recipe, relative to the recipe's own folder."""
+        """A path from the recipe: relative to its own folder, or for a shipped recipe to the working directory."""
         path = Path(value).expanduser()
-        return path if path.is_absolute() or self.source is None else (self.source.parent / path).resolve()
+        return path if path.is_absolute() or self.source is None else (self.base() / path).resolve()
 
     def sglang_server_args(self, model_path: str | Path) -> dict[str, Any]:
         """What the cascade's `sglang` runtime hands to sglang.Engine for this artifact."""

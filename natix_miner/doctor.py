@@ -21,6 +21,7 @@ from pathlib import Path
 import bittensor as bt
 
 from cascade.config import CascadeConfig, ConfigError, list_presets, load_config
+from cascade.extras import missing_extras
 from compression.hardware import FP8_MIN_CC, NVFP4_MIN_CC
 
 from .chain import connect_real_chain
@@ -268,13 +269,25 @@ def required_capability(config: CascadeConfig) -> tuple[tuple[int, int] | None, 
     return None, ""
 
 
+def check_extras(config: CascadeConfig, installed=None) -> Check:
+    missing = missing_extras(config.tiers, installed)
+    if missing:
+        names = ",".join(sorted(missing))
+        detail = "; ".join(f"the {extra} extra ({module} is not installed)" for extra, module in sorted(missing.items()))
+        return Check("extras", FAIL, f"the cascade's tiers need {detail}", f"pip install 'natix-miner[{names}]' (run_miner.sh installs what its preset declares)")
+    return Check("extras", OK, "every library the cascade's tiers import is installed")
+
+
 def check_gpu(config: CascadeConfig, cuda=None) -> Check:
     devices = sorted({tier.device for tier in config.tiers if tier.device.startswith("cuda")})
     if not devices:
         return Check("gpu", OK, "not needed: every tier runs on the CPU")
     if cuda is None:
-        import torch
-
+        try:
+            import torch
+        except ImportError:
+            return Check("gpu", WARN, f"not checked: the cascade runs tiers on {', '.join(devices)} and torch is not installed",
+                         "fix the extras line first")
         cuda = torch.cuda
     need, fmt = required_capability(config)
     if not cuda.is_available():
@@ -302,7 +315,8 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
     checks += [wallet_check, *check_chain(given, wallet), check_requests(given), check_port(given), check_external_ip(given), models,
                check_disk(given), check_journal(given)]
     try:
-        checks.append(check_gpu(load_config(given.cascade_name, given.device_override, check_models=False)))
+        config = load_config(given.cascade_name, given.device_override, check_models=False)
+        checks += [check_extras(config), check_gpu(config)]
     except ConfigError:
         checks.append(Check("gpu", WARN, "not checked: the cascade config does not load", "fix the models line first"))
     return checks

@@ -12,7 +12,7 @@ import re
 import time
 from pathlib import Path
 
-from cascade.tiers.classifier import MANIFEST, load_classifier
+from cascade.tiers.classifier import MANIFEST, ClassifierTier
 
 from .wallet import load_wallet
 
@@ -27,7 +27,7 @@ def check_model_folder(folder: Path) -> list[str]:
     if not (folder / MANIFEST).is_file():
         return [f"{folder} has no {MANIFEST}: export it with `natix-miner train`"]
     try:
-        load_classifier(folder)
+        ClassifierTier(folder, runtime="onnxruntime")  # as cpu-default serves it: classifier.onnx, else exported at load
     except Exception as exc:
         return [f"{folder} does not load: {type(exc).__name__}: {exc}"]
     return []

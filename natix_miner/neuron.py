@@ -17,6 +17,7 @@ import bittensor as bt
 
 from cascade.config import ConfigError, build_cascade
 from cascade.engine import TIER_THREAD_PREFIX
+from cascade.extras import MissingExtra
 from cascade.scenes import generate_scene
 
 from .chain import Chain, connect_real_chain
@@ -209,6 +210,8 @@ class Miner:
         config = self.settings.cascade
         try:
             cascade = build_cascade(config)
+        except MissingExtra as exc:
+            raise exc.within(f"cannot load the cascade from {config.source}") from None
         except Exception as exc:
             raise SetupError(f"cannot load the cascade from {config.source}: {type(exc).__name__}: {exc}") from None
         for line in cascade.describe():
@@ -418,6 +421,9 @@ def main(argv: list[str] | None = None, prog: str = "neurons/miner.py") -> int:
     except SetupError as exc:
         logger.error(f"natix-miner: {exc}")
         code = 1
+    except MissingExtra as exc:  # the preset needs an extra this install lacks: a configuration problem
+        logger.error(f"natix-miner: {exc}")
+        code = 2
     finally:
         miner.stop()
         if code == 0:

@@ -13,7 +13,8 @@ import yaml
 
 from cascade.config import builtin_model_folder
 from cascade.scenes import generate_scene
-from cascade.tiers.detector import DetectorTier, file_sha256
+from cascade.runtimes.onnx_cpu import file_sha256
+from cascade.tiers.detector import DetectorTier
 from natix_miner.cli import main as cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,10 +6,10 @@ import pytest
 
 from cascade.config import load_config
 from natix_miner.cli import main
-from natix_miner.doctor import FAIL, OK, check_gpu
+from natix_miner.doctor import FAIL, OK, check_extras, check_gpu
 from natix_miner.wallet import load_wallet
 
-CHECKS = ["flags", "wallet", "registration", "payout", "requests", "axon port", "external ip", "models", "disk", "journal", "gpu"]
+CHECKS = ["flags", "wallet", "registration", "payout", "requests", "axon port", "external ip", "models", "disk", "journal", "extras", "gpu"]
 PUBLIC_IP = "93.184.216.34"  # only advertised, never contacted
 
 
@@ -141,3 +141,13 @@ def test_the_cpu_preset_needs_no_gpu():
 
     check = check_gpu(load_config("cpu-default"), cuda=NoCuda())
     assert check.status == OK and "not needed" in check.detail
+
+
+def test_the_extras_a_presets_tiers_need_are_checked():
+    nothing_extra = lambda module: False  # a base install: no torch, transformers, sglang
+    assert check_extras(load_config("cpu-default"), nothing_extra).status == OK
+    check = check_extras(load_config("cpu-zeroshot", check_models=False), nothing_extra)
+    assert check.status == FAIL and "the vlm extra (torch is not installed)" in check.detail
+    assert "pip install 'natix-miner[vlm]'" in check.fix
+    check = check_extras(load_config("h100", check_models=False), lambda module: module != "sglang")
+    assert check.status == FAIL and check.detail.endswith("the gpu extra (sglang is not installed)")

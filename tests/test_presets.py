@@ -87,3 +87,27 @@ def test_vlm_tier_mistakes_are_named(tmp_path, tier, problem):
     path.write_text(yaml.safe_dump({"tiers": [tier]}))
     with pytest.raises(ConfigError, match=problem):
         load_config(str(path), check_models=False)
+
+
+def test_a_presets_relative_models_start_at_the_working_directory_and_a_yaml_of_yours_at_its_folder(tmp_path, monkeypatch):
+    """Presets ship inside the package (site-packages after `pip install .`): their `artifacts/...`
+    are the operator's, found from where the miner runs (run_miner.sh and pm2 run from the checkout)."""
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config("cpu-zeroshot", check_models=False)
+    assert config.model_folder(config.tiers[-1]) == tmp_path / "artifacts" / "clip-vit-base-patch32"
+    mine = tmp_path / "elsewhere" / "mine.yaml"
+    mine.parent.mkdir()
+    mine.write_text(yaml.safe_dump({"tiers": [{"name": "c", "kind": "classifier", "model": "models/lite0"}]}))
+    config = load_config(str(mine), check_models=False)
+    assert config.model_folder(config.tiers[0]) == tmp_path / "elsewhere" / "models" / "lite0"
+
+
+def test_a_shipped_recipes_paths_start_at_the_working_directory(tmp_path, monkeypatch):
+    from compression.recipe import load_recipe
+
+    monkeypatch.chdir(tmp_path)
+    recipe = load_recipe("h100-qwen2.5-vl-fp8")
+    assert recipe.path(recipe.model) == tmp_path / "artifacts" / "sources" / "Qwen2.5-VL-7B-Instruct"
+    assert recipe.path(recipe.out) == tmp_path / "artifacts" / "qwen2.5-vl-7b-instruct-fp8"

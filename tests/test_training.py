@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from cascade.tiers.classifier import ClassifierTier, load_classifier
+from cascade.tiers.classifier import ClassifierTier
+from cascade.tiers.classifier_torch import load_classifier
 from cascade.training import CHECKPOINT, TrainConfig, train
 
 

@@ -2,7 +2,9 @@
 
 A model is a folder (see `ClassifierManifest`): `manifest.yaml` names the architecture and how to
 feed it, `backbone.safetensors` and `head.safetensors` hold the weights (`natix-miner train`
-writes such folders).
+writes such folders), and `classifier.onnx` beside them (`natix-miner export-onnx FOLDER`) is what
+`runtime: onnxruntime` serves with numpy preprocessing and no torch. The torch model itself lives
+in classifier_torch.py (the `train` extra).
 """
 
 from __future__ import annotations
@@ -13,21 +15,37 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import torch
 import yaml
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
-from safetensors.torch import load_file, save_file
 
-from ..backbones import build_backbone
+from ..extras import require_extra
 from ..image import fit_square
-from ..runtimes.onnx_cpu import OnnxCpuModel
+from ..runtimes.onnx_cpu import cpu_session, file_sha256
 from ..tier import Tier, TierOutput
-from ..token_pruning import prune_vit_tokens
 
 MANIFEST = "manifest.yaml"
 HEAD_FILE = "head.safetensors"
 BACKBONE_FILE = "backbone.safetensors"
+ONNX_FILE = "classifier.onnx"  # beside them, from `natix-miner export-onnx FOLDER`
+WEIGHT_FILES = (BACKBONE_FILE, HEAD_FILE)
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "builtin"
+
+
+class OnnxExport(BaseModel):
+    """How `classifier.onnx` was made (written by `natix-miner export-onnx`): the tier refuses a file
+    whose recorded weights are not the ones beside it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = ONNX_FILE
+    sha256: str
+    sources: dict[str, str]  # weight file -> its sha256 when exported
+    opset: int
+    input_size: int
+    dynamic_axes: list[str] = ["batch"]
+    exported_with: str
+    command: str
 
 
 class ClassifierManifest(BaseModel):
@@ -47,26 +65,18 @@ class ClassifierManifest(BaseModel):
     metrics: dict[str, float] = {}
     # Written by `natix-miner calibrate`: P = sigmoid((logit - threshold) / temperature).
     calibration: dict[str, float] | None = None
+    onnx: OnnxExport | None = None
 
 
-class RoadworkClassifier(torch.nn.Module):
-    """Backbone features -> one logit for roadwork."""
-
-    def __init__(self, backbone: torch.nn.Module):
-        super().__init__()
-        backbone.reset_classifier(0)  # the ImageNet classifier is never used: do not train or ship it
-        self.backbone = backbone
-        self.head = torch.nn.Linear(backbone.num_features, 1)
-
-    def features(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.backbone.forward_head(self.backbone.forward_features(pixels), pre_logits=True)
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(pixels)).squeeze(-1)
+def read_manifest(folder: Path) -> ClassifierManifest:
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"classifier folder {folder} has no {MANIFEST}")
+    return ClassifierManifest.model_validate(yaml.safe_load(path.read_text()))
 
 
-def preprocess(images: Sequence[Image.Image], manifest: ClassifierManifest) -> torch.Tensor:
-    """The whole frame to the model's square as the manifest's `fit` says, normalised."""
+def pixels(images: Sequence[Image.Image], manifest: ClassifierManifest) -> np.ndarray:
+    """The whole frame to the model's square as the manifest's `fit` says, normalised: float32 NCHW."""
     size = manifest.input_size
     mean = np.asarray(manifest.mean, dtype=np.float32)
     std = np.asarray(manifest.std, dtype=np.float32)
@@ -76,65 +86,94 @@ def preprocess(images: Sequence[Image.Image], manifest: ClassifierManifest) -> t
             for img in images
         ]
     )
-    return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
 
 
-def save_classifier(model: RoadworkClassifier, manifest: ClassifierManifest, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, folder / HEAD_FILE)
-    # float16 on disk halves the file; load_state_dict casts back to the model's float32.
-    weights = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.backbone.state_dict().items()}
-    save_file(weights, folder / BACKBONE_FILE)
-    (folder / MANIFEST).write_text(yaml.safe_dump(manifest.model_dump(mode="json"), sort_keys=False))
+def export_command(folder: Path) -> str:
+    """The command that (re)writes the folder's classifier.onnx, naming a builtin model as builtin:NAME."""
+    folder = Path(folder).resolve()
+    reference = f"builtin:{folder.name}" if folder.parent == BUILTIN_DIR else str(folder)
+    return f"natix-miner export-onnx {reference}"
 
 
-def load_classifier(folder: Path) -> tuple[RoadworkClassifier, ClassifierManifest]:
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise FileNotFoundError(f"classifier folder {folder} has no {MANIFEST}")
-    manifest = ClassifierManifest.model_validate(yaml.safe_load(manifest_path.read_text()))
-    model = RoadworkClassifier(build_backbone(manifest.architecture, pretrained=False))
-    model.backbone.load_state_dict(load_file(folder / BACKBONE_FILE))
-    model.head.load_state_dict(load_file(folder / HEAD_FILE))
-    return model.eval(), manifest
+def current_onnx(folder: Path, manifest: ClassifierManifest) -> Path | None:
+    """The folder's classifier.onnx when it was exported from the weights beside it; None when there
+    is none; an error naming the command to run when it is stale or unrecorded."""
+    path = Path(folder) / ONNX_FILE
+    if not path.is_file():
+        return None
+    record = manifest.onnx
+    if record is None or record.file != ONNX_FILE:
+        raise ValueError(f"{path} is not recorded in {folder / MANIFEST} (exported before these weights?): "
+                         f"re-export it with `{export_command(folder)}`")
+    changed = [name for name in WEIGHT_FILES if file_sha256(Path(folder) / name) != record.sources.get(name)]
+    if changed:
+        raise ValueError(f"{path} was exported from other weights than the {' and '.join(changed)} beside it: "
+                         f"re-export it with `{export_command(folder)}`")
+    if record.input_size != manifest.input_size:
+        raise ValueError(f"{path} takes {record.input_size} px but the manifest says {manifest.input_size}: "
+                         f"re-export it with `{export_command(folder)}`")
+    return path
+
+
+class OnnxClassifier:
+    """classifier.onnx in an ONNX Runtime CPU session; without one (a folder `train` just wrote), the
+    torch model exported in memory at load, which needs the train extra."""
+
+    def __init__(self, folder: Path, manifest: ClassifierManifest, threads: int | None = None):
+        path = current_onnx(folder, manifest)
+        if path is not None:
+            self.session, self.source = cpu_session(str(path), threads), ONNX_FILE
+            return
+        with require_extra(f"{folder} has no {ONNX_FILE} (`{export_command(folder)}` writes it); exporting it at load"):
+            from ..runtimes.onnx_cpu import torch_to_onnx
+            from .classifier_torch import load_classifier
+
+            model, _ = load_classifier(folder)
+        self.session, self.source = cpu_session(torch_to_onnx(model, manifest.input_size), threads), "exported at load"
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        # ONNX Runtime releases the GIL while it runs: the event loop keeps decoding meanwhile.
+        return self.session.run(None, {"pixels": batch})[0]
 
 
 class ClassifierTier(Tier):
     def __init__(self, folder: Path, name: str | None = None, device: str = "cpu", token_pruning=None, runtime: str = "torch"):
-        self.model, self.manifest = load_classifier(folder)
-        if token_pruning is not None:
-            prune_vit_tokens(self.model.backbone, token_pruning.keep_ratio, token_pruning.after_layer)
-        self.device = torch.device(device)
-        self.runtime = runtime
-        self._onnx = None
+        folder = Path(folder)
+        self.manifest = read_manifest(folder)
+        self.device, self.runtime = device, runtime
         if runtime == "onnxruntime":
-            if self.device.type != "cpu":
+            if device != "cpu":
                 raise ValueError(f"runtime onnxruntime runs on the CPU; for {device} use runtime torch")
-            self._onnx = OnnxCpuModel(self.model, self.manifest.input_size)
+            if token_pruning is not None:
+                raise ValueError("token_pruning runs in torch: use runtime torch with it")
+            self._run = OnnxClassifier(folder, self.manifest)
         else:
-            # channels_last: 1.3x faster for EfficientNet-Lite0 on 2 CPU cores (measured side by side), same answers
-            self.model.to(self.device, memory_format=torch.channels_last)
+            from .classifier_torch import TorchClassifier  # the train extra (build_tier names it when missing)
+
+            self._run = TorchClassifier(folder, device, token_pruning)
         self.name = name or self.manifest.name
-        # One forward at a time per model: torch's intra-op threads already use every core, and
+        # One forward at a time per model: the runtime's intra-op threads already use every core, and
         # interleaved CPU forwards only thrash the caches.
         self._lock = threading.Lock()
 
+    @property
+    def model(self):
+        """The torch module (runtime torch only): what token pruning and the training tests reach into."""
+        return self._run.model
+
     def logits(self, images: Sequence[Image.Image]) -> list[float]:
         """Raw head outputs, before calibration (what `calibrate` fits)."""
-        pixels = preprocess(images, self.manifest)
-        if self._onnx is not None:
-            with self._lock:
-                return self._onnx(pixels.numpy()).tolist()
-        pixels = pixels.to(self.device, memory_format=torch.channels_last)
-        with self._lock, torch.inference_mode():
-            return self.model(pixels).float().cpu().tolist()
+        batch = pixels(images, self.manifest)
+        with self._lock:
+            return np.asarray(self._run(batch), dtype=np.float32).reshape(-1).tolist()
 
     def predict(self, images: Sequence[Image.Image]) -> list[TierOutput]:
-        logits = torch.tensor(self.logits(images), dtype=torch.float64)
+        logits = np.asarray(self.logits(images), dtype=np.float64)
         calibration = self.manifest.calibration
         if calibration:
             logits = (logits - calibration["threshold"]) / calibration["temperature"]
-        return [TierOutput(probability=p) for p in torch.sigmoid(logits).tolist()]
+        return [TierOutput(probability=float(p)) for p in 1.0 / (1.0 + np.exp(-logits))]
 
     def describe(self) -> str:
         m = self.manifest

@@ -11,7 +11,6 @@ pre- and post-processing and imports neither torch nor ultralytics (cascade/runt
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections import Counter
@@ -21,7 +20,9 @@ from pathlib import Path
 import yaml
 from PIL import Image
 
+from ..extras import require_extra
 from ..image import fit_square
+from ..runtimes.onnx_cpu import file_sha256
 from ..runtimes.onnx_yolo import Detection, OnnxYolo
 from ..tier import Tier, TierOutput
 
@@ -54,18 +55,12 @@ def import_yolo():
     Auto-install goes off before the import (ultralytics reads it then) and PIL's own open comes back.
     """
     os.environ["YOLO_AUTOINSTALL"] = "false"
-    try:
+    with require_extra("the detector tier with runtime torch"):
         from ultralytics import YOLO
         from ultralytics.utils import checks, patches
-    except ImportError as exc:
-        raise ImportError(f"the detector tier needs ultralytics ({exc}): pip install ultralytics") from None
     checks.AUTOINSTALL = False  # in case ultralytics was imported before this function ran
     Image.open = patches._image_open
     return YOLO
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def onnx_weights(weights: Path) -> Path:

@@ -42,13 +42,13 @@ def client_reply(stdout: str) -> dict:
 class MinerProcess:
     """Our miner (or another entry point taking the same flags, e.g. the benchmarks' reference)."""
 
-    def __init__(self, tmp: Path, *extra: str, script: Path = REPO / "neurons" / "miner.py"):
+    def __init__(self, tmp: Path, *extra: str, script: Path = REPO / "neurons" / "miner.py", python: str = sys.executable):
         self.port = free_port()
         self.ready_file = tmp / "ready.json"
         self.ready_file.unlink(missing_ok=True)  # a restart must not read the last run's
         self.log_path = tmp / "miner.log"
         self.args = [
-            sys.executable, str(script),
+            python, str(script),
             "--local", "--wallet.path", str(tmp / "wallets"), "--neuron.state_dir", str(tmp / "state"),
             "--axon.ip", "127.0.0.1", "--axon.port", str(self.port),
             "--local.ready_file", str(self.ready_file), *extra,
