@@ -1,5 +1,5 @@
 """`natix-miner calibrate`: put decisions on 0.5, where validators round, from labelled
-validator-style challenges (see cascade/calibration.py).
+validator-style challenges (see cascade/calibration_fit.py).
 
   --model-dir DIR    a classifier folder: its threshold and temperature go into its manifest;
   --config FILE      a cascade YAML of yours: each tier's calibration, then the fused answer's,
@@ -15,7 +15,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from cascade.calibration import calibrate, logit
+from cascade.calibration import logit
+from cascade.calibration_fit import calibrate
 from cascade.config import PRESETS_DIR, build_cascade, build_tier, load_config, read_yaml, resolve_config_path
 from cascade.tiers.classifier import MANIFEST, ClassifierTier
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cascade.calibration import best_threshold, calibrate, fit_temperature
+from cascade.calibration_fit import best_threshold, calibrate, fit_temperature
 
 
 def test_threshold_maximises_mcc_and_lands_on_half():
