@@ -52,7 +52,7 @@ if [ -f "$MINER_ENV" ] && [ "${LOCAL:-false}" != "true" ]; then
   [ -n "${WALLET_PATH:-}" ] && args+=(--wallet.path "$WALLET_PATH")
 else
   # Local mode: throwaway keys in ./local-wallets, loopback only, and the well-known dev key //Alice
-  # registered as a validator so `python -m natix_miner.client --ready-file local-wallets/ready.json` can ask.
+  # registered as a validator so `python -m natix_miner.tools.client --ready-file local-wallets/ready.json` can ask.
   if [ -f "$MINER_ENV" ]; then
     echo "run_miner.sh: $MINER_ENV sets LOCAL=true, starting in LOCAL MODE (in-process chain, nothing on the real network)"
   else

@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cascade.config import build_cascade, load_config  # noqa: E402
-from natix_miner.evaluate import build_cases  # noqa: E402
+from natix_miner.tools.evaluate import build_cases  # noqa: E402
 from cascade.calibration import matthews  # noqa: E402
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.load import challenge_payloads, percentile, run_load, uncached_copy  # noqa: E402
-from natix_miner.protocol import ImageSynapse  # noqa: E402
+from natix_miner.serving.protocol import ImageSynapse  # noqa: E402
 
 
 def _stranger_headers(info: dict, payload: str, count: int = 32) -> list[dict]:
@@ -55,7 +55,7 @@ def _flood(info: dict, payload: str, concurrency: int, stop_at: float, results, 
     import aiohttp
 
     os.nice(nice)
-    from natix_miner import client  # noqa: F401  (no external-IP lookup)
+    from natix_miner.tools import client  # noqa: F401  (no external-IP lookup)
 
     headers = _stranger_headers(info, payload)
     body = json.dumps({"image": payload}).encode()

@@ -4,7 +4,7 @@ Two runs side by side, each on a fresh local-mode miner: a quiet validator sends
 steady rate, alone; then the same while a second registered validator sends 4096x4096 PNGs (16.8
 megapixels, the most the image limits allow, about 50 KB each: flat images compress to nothing) at
 its rate limit, 8 at a time. The quiet validator's latency should barely move: no caller holds
-more than half the cascade's workers (natix_miner/forward.py), and JPEGs decode drafted.
+more than half the cascade's workers (natix_miner/serving/forward.py), and JPEGs decode drafted.
 
     .venv/bin/python benchmarks/heavy_images.py --duration 30 --quiet-rate 2 --heavy-rate 5
 """
@@ -28,7 +28,7 @@ import bittensor as bt  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from benchmarks.load import VALIDATOR_TIMEOUT_S, challenge_payloads, percentile, run_load, uncached_copy  # noqa: E402
-from natix_miner.protocol import ImageSynapse  # noqa: E402
+from natix_miner.serving.protocol import ImageSynapse  # noqa: E402
 
 HEAVY = bt.Keypair.create_from_uri("//HeavyValidator")
 

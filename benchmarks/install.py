@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 import bittensor as bt  # noqa: E402
 
-from natix_miner.evaluate import build_cases  # noqa: E402
+from natix_miner.tools.evaluate import build_cases  # noqa: E402
 from tests.wire.harness import CLIENT, client_python, client_reply, free_port  # noqa: E402
 
 NEW_FILES = ("pyproject.toml", "README.md", "natix_miner", "cascade", "compression", "neurons")

@@ -44,9 +44,9 @@ import yaml  # noqa: E402
 
 from cascade.config import BUILTIN_PREFIX, load_config, read_yaml  # noqa: E402
 from cascade.image import decode_base64_image  # noqa: E402
-from natix_miner import client  # noqa: E402,F401  (patches the dendrite's external-IP lookup)
-from natix_miner.evaluate import build_cases  # noqa: E402
-from natix_miner.protocol import ImageSynapse  # noqa: E402
+from natix_miner.tools import client  # noqa: E402,F401  (patches the dendrite's external-IP lookup)
+from natix_miner.tools.evaluate import build_cases  # noqa: E402
+from natix_miner.serving.protocol import ImageSynapse  # noqa: E402
 from tests.wire.harness import REPO, MinerProcess  # noqa: E402
 
 VALIDATOR_TIMEOUT_S = 9.0

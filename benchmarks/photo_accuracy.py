@@ -31,7 +31,7 @@ SCENE_PIPELINES = ("v0.4", "v0.3", "v0.2")
 def evaluate(config: str, out: Path, name: str, cell: str, args: list[str]) -> dict:
     report = out / f"{name}-{cell}.json"
     if not report.exists():
-        command = [sys.executable, "-m", "natix_miner.cli", "eval", "--config", config, *args,
+        command = [sys.executable, "-m", "natix_miner.tools.cli", "eval", "--config", config, *args,
                    "--cases-file", str(out / f"cases-{cell}.json"), "--json", str(report)]
         run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
         if run.returncode != 0 or not report.exists():

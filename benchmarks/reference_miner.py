@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import bittensor as bt  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from natix_miner import neuron  # noqa: E402
-from natix_miner.protocol import ImageSynapse  # noqa: E402
+from natix_miner.serving import neuron  # noqa: E402
+from natix_miner.serving.protocol import ImageSynapse  # noqa: E402
 
 
 class ReferenceHandler:

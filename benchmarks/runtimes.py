@@ -26,7 +26,7 @@ from cascade.config import BUILTIN_PREFIX, builtin_model_folder  # noqa: E402
 from benchmarks.timing import batches, timed_pass  # noqa: E402
 from cascade.tiers.classifier import ClassifierTier  # noqa: E402
 from cascade.tiers.detector import WEIGHTS_FILE, DetectorTier  # noqa: E402
-from natix_miner.evaluate import build_cases  # noqa: E402
+from natix_miner.tools.evaluate import build_cases  # noqa: E402
 
 RUNTIMES = ("torch", "onnxruntime")
 AGREEMENT_IMAGES = 64

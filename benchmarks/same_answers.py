@@ -33,7 +33,7 @@ def main() -> int:
     args = parser.parse_args()
     sys.path.insert(0, str(args.code.resolve()))
     import natix_miner
-    from natix_miner.evaluate import cached_cases, predict_in_process
+    from natix_miner.tools.evaluate import cached_cases, predict_in_process
 
     cases = cached_cases(args.cases_file, args.count, args.seed, "scenes", "all", args.pipeline)
     answers = [p for p, _ in predict_in_process(cases, args.config)]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from natix_miner import local_chain, neuron  # noqa: E402
-from natix_miner.local_chain import LocalChain  # noqa: E402
+from natix_miner.serving import local_chain, neuron  # noqa: E402
+from natix_miner.serving.local_chain import LocalChain  # noqa: E402
 
 SUBNET_SIZE = 256
 

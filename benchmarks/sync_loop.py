@@ -35,9 +35,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.load import challenge_payloads, percentile, run_load, uncached_copy  # noqa: E402
-from natix_miner.config import build_parser, settings_from_args  # noqa: E402
-from natix_miner.journal import RequestJournal  # noqa: E402
-from natix_miner.neuron import state_name  # noqa: E402
+from natix_miner.serving.config import build_parser, settings_from_args  # noqa: E402
+from natix_miner.serving.journal import RequestJournal  # noqa: E402
+from natix_miner.serving.neuron import state_name  # noqa: E402
 
 OFF_INTERVAL_S = 10_000_000.0  # about 4 months: the loop never wakes during a round
 MINER = Path(__file__).resolve().parent / "subnet_sized_miner.py"

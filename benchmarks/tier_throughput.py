@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.load import uncached_copy  # noqa: E402
 from benchmarks.timing import batches, timed_pass  # noqa: E402
 from cascade.config import build_tier, load_config  # noqa: E402
-from natix_miner.evaluate import build_cases  # noqa: E402
+from natix_miner.tools.evaluate import build_cases  # noqa: E402
 
 
 def main() -> None:

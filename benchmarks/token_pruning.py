@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cascade.calibration import matthews  # noqa: E402
 from cascade.config import TokenPruningSection  # noqa: E402
-from natix_miner.evaluate import build_cases  # noqa: E402
+from natix_miner.tools.evaluate import build_cases  # noqa: E402
 
 
 def build(kind: str, model: Path, keep: float, after: int, device: str):

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cascade.scenes import generate_scene  # noqa: E402
-from natix_miner.active_learning import UncertainStore  # noqa: E402
+from natix_miner.serving.active_learning import UncertainStore  # noqa: E402
 
 REQUEST_BYTES = 6_200_000
 REQUESTS = 10_000

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cascade.calibration import matthews  # noqa: E402
 from cascade.config import build_tier, load_config  # noqa: E402
 from cascade.image import FITS, ImageLimits, fit_square  # noqa: E402
-from natix_miner.evaluate import cached_cases  # noqa: E402
+from natix_miner.tools.evaluate import cached_cases  # noqa: E402
 
 INPUT_PX = 224
 

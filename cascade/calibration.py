@@ -1,6 +1,6 @@
 """A tier's calibration as the cascade applies it, and the MCC that judges it:
     p = sigmoid((logit - threshold) / temperature)
-The threshold and temperature are fitted offline (cascade/calibration_fit.py, `natix-miner calibrate`).
+The threshold and temperature are fitted offline (cascade/lab/calibration_fit.py, `natix-miner calibrate`).
 """
 
 from __future__ import annotations

@@ -11,13 +11,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cascade.challenge import make_challenge
-from cascade.datasets import IMAGE_SUFFIXES
+from cascade.lab.challenge import make_challenge
+from cascade.lab.datasets import IMAGE_SUFFIXES
 from cascade.runtimes.prompting import prompt_from_processor
 from cascade.runtimes.transformers_runtime import answer_logprobs, answer_token_ids
 from cascade.scenes import generate_scene
 from cascade.tiers.vlm import yes_probability
-from cascade.training import HELDOUT_SCENE_SEED, SCENE_SIZE
+from cascade.lab.training import HELDOUT_SCENE_SEED, SCENE_SIZE
 
 from .recipe import Recipe
 

@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a clone without installing
 
 try:
-    from natix_miner.neuron import exit_process, main  # noqa: E402
+    from natix_miner.serving.neuron import exit_process, main  # noqa: E402
 except ImportError as exc:  # e.g. the system python, not the venv run_miner.sh built
     sys.exit(
         f"natix-miner: {exc.name or exc} is not importable from {sys.executable}: run ./run_miner.sh once to install, "

@@ -1,4 +1,4 @@
-"""Write cascade/data/photo_pool.json from the hand-picked photos below (needs the registries).
+"""Write cascade/lab/data/photo_pool.json from the hand-picked photos below (needs the registries).
 
 Each file here was looked at in a contact sheet and kept only if it is a real photograph (no
 drawings, renders, logos (mahotas' DepartmentStore.jpg is a drawing, plasma's Volna a render),
@@ -31,9 +31,9 @@ from pathlib import Path
 
 from PIL import Image, ImageStat
 
-from cascade.photo_pool import (BUNDLE_SEPARATOR, MANIFEST, NEAR_DUPLICATE_BITS, dhash, fetch_from_registry,
+from cascade.lab.photo_pool import (BUNDLE_SEPARATOR, MANIFEST, NEAR_DUPLICATE_BITS, dhash, fetch_from_registry,
                                 hash_distance, licence_for, normalise, read_members, refuse_denied)
-from cascade.qt_resources import read_rcc
+from cascade.lab.qt_resources import read_rcc
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 MIN_SHORT_SIDE = 256

@@ -9,10 +9,10 @@ from PIL import Image
 from cascade.engine import Cascade, Stage
 from cascade.image import ImageLimits
 from cascade.tier import Tier, TierOutput
-from cascade.datasets import open_labelled
-from natix_miner.active_learning import HarvestStore, UncertainStore
-from natix_miner.forward import ForwardHandler
-from natix_miner.protocol import ImageSynapse
+from cascade.lab.datasets import open_labelled
+from natix_miner.serving.active_learning import HarvestStore, UncertainStore
+from natix_miner.serving.forward import ForwardHandler
+from natix_miner.serving.protocol import ImageSynapse
 from tests.payloads import b64, jpeg_bytes
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cascade.calibration_fit import best_threshold, calibrate, fit_temperature
+from cascade.lab.calibration_fit import best_threshold, calibrate, fit_temperature
 
 
 def test_threshold_maximises_mcc_and_lands_on_half():
@@ -37,8 +37,8 @@ def test_calibrate_command_writes_the_manifest_and_the_tier_applies_it(tmp_path)
 
     from cascade.config import load_config
     from cascade.tiers.classifier import ClassifierTier
-    from natix_miner.cli import main
-    from natix_miner.evaluate import build_cases
+    from natix_miner.tools.cli import main
+    from natix_miner.tools.evaluate import build_cases
 
     config = load_config("cpu-default")
     model = tmp_path / "model"
@@ -61,7 +61,7 @@ def test_calibrating_a_cascade_config_writes_tier_and_fused_calibrations(tmp_pat
     import yaml
 
     from cascade.config import build_cascade, load_config
-    from natix_miner.cli import main
+    from natix_miner.tools.cli import main
 
     config_file = tmp_path / "mine.yaml"
     config_file.write_text(yaml.safe_dump({"cache_size": 0, "tiers": [
@@ -76,7 +76,7 @@ def test_calibrating_a_cascade_config_writes_tier_and_fused_calibrations(tmp_pat
 
 
 def test_built_in_presets_are_not_rewritten(capsys):
-    from natix_miner.cli import main
+    from natix_miner.tools.cli import main
 
     assert main(["calibrate", "--config", "cpu-default", "--count", "8"]) == 2
     assert "copy it" in capsys.readouterr().err

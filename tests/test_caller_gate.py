@@ -5,9 +5,9 @@ import asyncio
 
 import bittensor as bt
 
-from natix_miner.caller_gate import CallerGate
-from natix_miner.guard import Guard, GuardPolicy
-from natix_miner.protocol import ImageSynapse
+from natix_miner.serving.caller_gate import CallerGate
+from natix_miner.serving.guard import Guard, GuardPolicy
+from natix_miner.serving.protocol import ImageSynapse
 from tests.test_guard import MINER, STRANGER, VALIDATOR, neurons, snapshot
 
 
@@ -64,7 +64,7 @@ def test_validators_pass_and_the_blacklist_still_rate_limits_them():
 
 
 def test_an_address_that_keeps_being_refused_is_cut_off_for_a_while_unless_a_validator_uses_it():
-    from natix_miner.caller_gate import RefusalThrottle
+    from natix_miner.serving.caller_gate import RefusalThrottle
     from tests.clock import FakeClock
 
     clock = FakeClock(1000.0)
@@ -84,7 +84,7 @@ def test_an_address_that_keeps_being_refused_is_cut_off_for_a_while_unless_a_val
 
 
 def test_the_gate_feeds_the_throttle_from_the_callers_address():
-    from natix_miner.caller_gate import RefusalThrottle
+    from natix_miner.serving.caller_gate import RefusalThrottle
 
     gate, guard, reached = _gate()
     gate.throttle = RefusalThrottle(max_refusals_per_s=2)
@@ -114,7 +114,7 @@ def test_a_banned_address_is_closed_before_any_http_and_others_are_served():
 
     import uvicorn
 
-    from natix_miner.http_limits import RequestReadDeadline
+    from natix_miner.serving.http_limits import RequestReadDeadline
     from tests.wire.harness import free_port
 
     async def app(scope, receive, send):
@@ -154,7 +154,7 @@ def test_a_banned_address_is_closed_before_any_http_and_others_are_served():
 
 def test_malformed_numeric_headers_are_refused_400_at_the_gate_and_charged_to_the_address():
     """Issue 17, items 7 and 9: bittensor answered a nonce "abc" 500 and logged ~60 KB at ERROR for it."""
-    from natix_miner.caller_gate import RefusalThrottle
+    from natix_miner.serving.caller_gate import RefusalThrottle
 
     gate, guard, reached = _gate()
     gate.throttle = RefusalThrottle(max_refusals_per_s=2)
@@ -181,7 +181,7 @@ def test_malformed_numeric_headers_are_refused_400_at_the_gate_and_charged_to_th
 def test_a_library_log_stays_bounded_whatever_callers_send():
     import logging
 
-    from natix_miner.logs import BoundedLog
+    from natix_miner.serving.logs import BoundedLog
     from tests.clock import FakeClock
 
     clock = FakeClock()

@@ -1,9 +1,9 @@
 import bittensor as bt
 import pytest
 
-from natix_miner.chain import connect_real_chain
+from natix_miner.serving.chain import connect_real_chain
 from natix_miner.errors import SetupError
-from natix_miner.local_chain import LocalChain
+from natix_miner.serving.local_chain import LocalChain
 
 
 def test_connect_retries_with_exponential_backoff_then_explains():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cascade.challenge import TARGET_SIZE, make_challenge, parse_pipeline_mix
+from cascade.lab.challenge import TARGET_SIZE, make_challenge, parse_pipeline_mix
 from cascade.scenes import generate_scene
 
 FRAME = (448, 256)

@@ -18,7 +18,7 @@ from cascade.image import decode_base64_image
 from cascade.runtimes.onnx_cpu import file_sha256
 from cascade.scenes import generate_scene
 from cascade.tiers.classifier import BACKBONE_FILE, HEAD_FILE, MANIFEST, ONNX_FILE, ClassifierTier
-from natix_miner.cli import main as cli
+from natix_miner.tools.cli import main as cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = builtin_model_folder("builtin:efficientnet-lite0-roadwork")
@@ -40,7 +40,7 @@ def decoded_images() -> list[Image.Image]:
     base64-decoded under the default limits (drafted to 224 px)."""
     from sklearn.datasets import load_sample_images
 
-    from cascade.challenge import make_challenge
+    from cascade.lab.challenge import make_challenge
 
     rng = np.random.default_rng(3)
     frames = [generate_scene(7_000 + i, roadwork=i % 2 == 0, size=size).image

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from natix_miner.cli import main
+from natix_miner.tools.cli import main
 
 SUBCOMMANDS = ["run", "doctor", "train", "train-detector", "distill", "eval", "calibrate", "model-card", "register",
                "sglang-args", "build", "fetch-model", "status", "report"]
@@ -58,7 +58,7 @@ def test_a_bad_flag_costs_two_lines_not_the_whole_usage(capsys, argv):
 def test_bittensors_console_lines_carry_no_colour_codes_off_a_terminal():
     from bittensor.utils.btlogging.format import BtStreamFormatter
 
-    from natix_miner.logs import uncolour
+    from natix_miner.serving.logs import uncolour
 
     stream = io.StringIO()  # what pm2 gives the miner: no terminal
     handler = logging.StreamHandler(stream)
@@ -71,7 +71,7 @@ def test_bittensors_console_lines_carry_no_colour_codes_off_a_terminal():
 
 
 def test_the_log_file_carries_no_colour_codes(tmp_path):
-    from natix_miner import logs
+    from natix_miner.serving import logs
 
     path = tmp_path / "miner.log"
     logs.configure(path, stderr=False)

@@ -13,7 +13,7 @@ from safetensors import safe_open
 from cascade.config import load_config
 from compression.hardware import BuildDevice, BuildRefused, check_formats
 from compression.recipe import RECIPES_DIR, load_recipe
-from natix_miner.cli import main
+from natix_miner.tools.cli import main
 
 
 

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from cascade.config import ConfigError, load_config
-from natix_miner.config import build_parser, settings_from_args
+from natix_miner.serving.config import build_parser, settings_from_args
 
 ALICE = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
 
@@ -158,7 +158,7 @@ def test_the_help_shows_every_setting_with_its_help_and_default():
     """The settings model is the one place a flag's help and default live; --help is written from it."""
     import re
 
-    from natix_miner.config import MinerSettings
+    from natix_miner.serving.config import MinerSettings
 
     text = build_parser().format_help()
     entries = {entry.split()[0]: " ".join(entry.split()) for entry in re.split(r"\n(?=  -)", text) if entry.startswith("  -")}
@@ -195,7 +195,7 @@ def test_each_bad_flag_is_one_line_naming_it():
 
 
 def test_rate_limits_default_by_mode_and_the_flags_win():
-    from natix_miner.guard import REAL_RATE_BURST, REAL_RATE_LIMIT
+    from natix_miner.serving.guard import REAL_RATE_BURST, REAL_RATE_LIMIT
 
     real, local = settings(), settings("--local")
     assert (real.rate_limit, real.rate_burst) == (REAL_RATE_LIMIT, REAL_RATE_BURST) == (5.0, 20)

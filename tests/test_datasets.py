@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from cascade.datasets import open_labelled, parse_label
+from cascade.lab.datasets import open_labelled, parse_label
 from cascade.scenes import generate_scene
 
 
@@ -104,7 +104,7 @@ def test_roadwork_layout_names_a_missing_image(tmp_path):
 
 
 def test_training_reads_roadwork_and_street_photos(tmp_path):
-    from cascade.training import TrainConfig, train
+    from cascade.lab.training import TrainConfig, train
 
     root, _ = make_roadwork_layout(tmp_path / "roadwork")
     make_folder(tmp_path / "streets", count=4)

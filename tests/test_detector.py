@@ -63,8 +63,8 @@ def test_the_shipped_detector_finds_roadwork_on_scenes_it_never_saw():
     """builtin:yolo11n-roadwork on whole held-out scenes at 224 px: it boxes roadwork objects on most
     positives and explains them in words, and rarely fires on scenes without roadwork."""
     from cascade.config import builtin_model_folder
-    from cascade.detector_training import CLASSES
-    from cascade.training import HELDOUT_SCENE_SEED
+    from cascade.lab.detector_training import CLASSES
+    from cascade.lab.training import HELDOUT_SCENE_SEED
 
     tier = DetectorTier(builtin_model_folder("builtin:yolo11n-roadwork"), "detector")
     assert sorted(tier.classes) == sorted(CLASSES)
@@ -102,7 +102,7 @@ def test_the_detector_squashes_whole_frames_to_its_square():
     same answer as for the frame squashed beforehand, and still finds the roadwork."""
     from cascade.config import builtin_model_folder
     from cascade.image import fit_square
-    from cascade.training import HELDOUT_SCENE_SEED
+    from cascade.lab.training import HELDOUT_SCENE_SEED
 
     tier = DetectorTier(builtin_model_folder("builtin:yolo11n-roadwork"), "detector")
     frames = [generate_scene(HELDOUT_SCENE_SEED + 910_000 + i, roadwork=True, size=(1280, 720)).image for i in range(8)]

@@ -15,7 +15,7 @@ from cascade.config import builtin_model_folder
 from cascade.scenes import generate_scene
 from cascade.runtimes.onnx_cpu import file_sha256
 from cascade.tiers.detector import DetectorTier
-from natix_miner.cli import main as cli
+from natix_miner.tools.cli import main as cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = builtin_model_folder("builtin:yolo11n-roadwork")

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from cascade.config import build_cascade, load_config
-from cascade.detector_training import CLASSES, DetectorConfig, train_detector, write_dataset, yolo_labels
+from cascade.lab.detector_training import CLASSES, DetectorConfig, train_detector, write_dataset, yolo_labels
 from cascade.scenes import generate_scene
 
 
@@ -58,8 +58,8 @@ def test_photo_share_uses_training_photos_only_and_labels_pasted_roadwork(tmp_pa
     validator sends; pasted roadwork is labelled with its objects, bare photos are hard negatives."""
     from PIL import Image
 
-    from cascade import detector_training
-    from cascade.composite import FRAME_SIZES
+    from cascade.lab import detector_training
+    from cascade.lab.composite import FRAME_SIZES
     from tests.test_photo_composites import _pool
 
     pool = _pool(tmp_path / "pool")

@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from cascade import training
-from cascade.distill import TEACHER_CACHE, DistillConfig, Teacher, add_arguments, config_from_args, distill
+from cascade.lab import training
+from cascade.lab.distill import TEACHER_CACHE, DistillConfig, Teacher, add_arguments, config_from_args, distill
 from cascade.scenes import generate_scene
 from cascade.tiers.classifier import ClassifierTier
 from cascade.tiers.classifier_torch import load_classifier, preprocess

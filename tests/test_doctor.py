@@ -5,9 +5,9 @@ import socket
 import pytest
 
 from cascade.config import load_config
-from natix_miner.cli import main
-from natix_miner.doctor import FAIL, OK, check_extras, check_gpu
-from natix_miner.wallet import load_wallet
+from natix_miner.tools.cli import main
+from natix_miner.tools.doctor import FAIL, OK, check_extras, check_gpu
+from natix_miner.serving.wallet import load_wallet
 
 CHECKS = ["flags", "wallet", "registration", "payout", "requests", "axon port", "external ip", "models", "disk", "journal", "extras", "gpu"]
 PUBLIC_IP = "93.184.216.34"  # only advertised, never contacted

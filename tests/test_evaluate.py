@@ -4,8 +4,8 @@ import numpy as np
 from PIL import Image
 
 from cascade.scenes import FRAME_SIZES, generate_scene
-from natix_miner.evaluate import build_cases, predict_in_process, score
-from natix_miner.scoring import ValidatorScore
+from natix_miner.tools.evaluate import build_cases, predict_in_process, score
+from natix_miner.serving.scoring import ValidatorScore
 
 
 def test_cases_are_balanced_cover_every_level_and_repeat_by_seed():
@@ -67,7 +67,7 @@ def test_a_pipeline_mix_draws_each_named_pipeline():
 def test_a_cases_file_replays_the_same_challenges_and_refuses_others(tmp_path):
     import pytest
 
-    from natix_miner.evaluate import cached_cases
+    from natix_miner.tools.evaluate import cached_cases
 
     path = tmp_path / "cases.json"
     built = cached_cases(path, 6, 2, "scenes", "all", "v0.3")

@@ -26,7 +26,7 @@ def run_without(modules, code: str, timeout=120) -> subprocess.CompletedProcess:
 
 
 def cli_without(modules, *argv) -> subprocess.CompletedProcess:
-    return run_without(modules, f"from natix_miner.cli import main\nsys.exit(main({list(argv)!r}))")
+    return run_without(modules, f"from natix_miner.tools.cli import main\nsys.exit(main({list(argv)!r}))")
 
 
 @pytest.mark.parametrize("argv, blocked, said", [

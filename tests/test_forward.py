@@ -9,8 +9,8 @@ import pytest
 from cascade.engine import Cascade, Stage
 from cascade.image import ImageLimits
 from cascade.tier import Tier, TierOutput
-from natix_miner.forward import ForwardHandler
-from natix_miner.protocol import ExtendedImageSynapse, ImageSynapse
+from natix_miner.serving.forward import ForwardHandler
+from natix_miner.serving.protocol import ExtendedImageSynapse, ImageSynapse
 from tests.payloads import b64, jpeg_bytes
 
 

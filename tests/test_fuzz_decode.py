@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from cascade.engine import Cascade, Stage
 from cascade.image import ImageLimits, ImageRejected, decode_base64_image, decode_image_bytes
 from cascade.tier import Tier, TierOutput
-from natix_miner.forward import ForwardHandler
-from natix_miner.protocol import ImageSynapse
+from natix_miner.serving.forward import ForwardHandler
+from natix_miner.serving.protocol import ImageSynapse
 from tests.payloads import jpeg_bytes, png_bomb
 
 LIMITS = ImageLimits(max_payload_bytes=200_000, max_pixels=1_000_000)

@@ -1,9 +1,9 @@
 import bittensor as bt
 import pytest
 
-from natix_miner.chain import ChainSnapshot, NeuronStanding
-from natix_miner.guard import Guard, GuardPolicy
-from natix_miner.protocol import ImageSynapse
+from natix_miner.serving.chain import ChainSnapshot, NeuronStanding
+from natix_miner.serving.guard import Guard, GuardPolicy
+from natix_miner.serving.protocol import ImageSynapse
 from tests.clock import FakeClock
 
 VALIDATOR, MINER, STRANGER = "5Validator", "5Miner", "5Stranger"
@@ -80,8 +80,8 @@ def test_update_swaps_the_view_and_forgets_departed_hotkeys():
 def test_a_forged_request_naming_a_validator_spends_none_of_its_tokens_and_is_charged_to_its_address():
     from bittensor.core.errors import NotVerifiedException
 
-    from natix_miner.caller_gate import RefusalThrottle
-    from natix_miner.signatures import SignatureVerifier
+    from natix_miner.serving.caller_gate import RefusalThrottle
+    from natix_miner.serving.signatures import SignatureVerifier
     from tests.wire.forge import signed_request
 
     miner, alice, mallory = (bt.Keypair.create_from_uri(uri) for uri in ("//Miner", "//Alice", "//Mallory"))

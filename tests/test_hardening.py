@@ -28,9 +28,9 @@ import bittensor.utils.networking as networking
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from natix_miner.http_limits import REQUEST_READ_TIMEOUT_S
-from natix_miner.logs import short_hotkey
-from natix_miner.protocol import ImageSynapse
+from natix_miner.serving.http_limits import REQUEST_READ_TIMEOUT_S
+from natix_miner.serving.logs import short_hotkey
+from natix_miner.serving.protocol import ImageSynapse
 from tests.payloads import b64, jpeg_bytes
 from tests.wire.harness import CLIENT, REPO, MinerProcess, client_python, client_reply, free_port
 
@@ -350,7 +350,7 @@ sys.path.insert(0, {repo!r})
 
 from cascade import config as cascade_config
 from cascade.tier import Tier, TierOutput
-from natix_miner.neuron import exit_process, main
+from natix_miner.serving.neuron import exit_process, main
 
 
 class Misbehaving(Tier):

@@ -8,8 +8,8 @@ import bittensor as bt
 import numpy as np
 import pytest
 
-from natix_miner.journal import RequestJournal
-from natix_miner.scoring import ValidatorScore
+from natix_miner.serving.journal import RequestJournal
+from natix_miner.serving.scoring import ValidatorScore
 from tests.payloads import b64, jpeg_bytes
 from tests.wire.harness import CLIENT, MinerProcess, client_python, client_reply
 
@@ -79,8 +79,8 @@ def test_a_killed_miner_loses_no_answered_request(tmp_path):
 
 
 def test_status_shows_chain_figures_and_traffic(tmp_path, capsys):
-    from natix_miner.chain import NeuronStanding
-    from natix_miner.cli import main
+    from natix_miner.serving.chain import NeuronStanding
+    from natix_miner.tools.cli import main
 
     journal = RequestJournal(tmp_path / "journal-default-default-72.sqlite")
     journal.record_figures(4321, NeuronStanding(7, "5Me", "5Cold", 12.5, False, incentive=0.0123, emission=0.5, validator_trust=0.0))
@@ -99,8 +99,8 @@ def test_status_shows_chain_figures_and_traffic(tmp_path, capsys):
 def test_report_draws_a_week_of_journal(tmp_path):
     from PIL import Image
 
-    from natix_miner.chain import NeuronStanding
-    from natix_miner.cli import main
+    from natix_miner.serving.chain import NeuronStanding
+    from natix_miner.tools.cli import main
 
     journal = RequestJournal(tmp_path / "journal-default-default-323.sqlite")
     rng = np.random.default_rng(3)

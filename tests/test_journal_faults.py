@@ -16,7 +16,7 @@ import bittensor as bt
 import numpy as np
 import pytest
 
-from natix_miner.journal import RequestJournal
+from natix_miner.serving.journal import RequestJournal
 from tests.payloads import b64, jpeg_bytes
 from tests.wire.harness import MinerProcess
 
@@ -172,7 +172,7 @@ def test_the_miner_answers_through_a_damaged_journal_and_restarts_on_it(tmp_path
 
 
 def test_status_and_doctor_say_the_journal_is_degraded(tmp_path, capsys):
-    from natix_miner.cli import main
+    from natix_miner.tools.cli import main
 
     state = tmp_path / "state"
     path = state / "journal-default-default-72-local.sqlite"

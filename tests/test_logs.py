@@ -9,11 +9,11 @@ import bittensor as bt
 import pytest
 
 from cascade.config import ConfigError
-from natix_miner import logs
-from natix_miner.config import build_parser, settings_from_args
-from natix_miner.logs import logger, short_hotkey
-from natix_miner.neuron import log_file
-from natix_miner.protocol import ExtendedImageSynapse
+from natix_miner.serving import logs
+from natix_miner.serving.config import build_parser, settings_from_args
+from natix_miner.serving.logs import logger, short_hotkey
+from natix_miner.serving.neuron import log_file
+from natix_miner.serving.protocol import ExtendedImageSynapse
 from tests.payloads import b64, jpeg_bytes
 from tests.test_forward import ScriptedTier, handler, request
 from tests.wire.harness import REPO, MinerProcess, free_port

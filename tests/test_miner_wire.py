@@ -8,7 +8,7 @@ import psutil
 import pytest
 
 from cascade.config import load_config
-from natix_miner.logs import short_hotkey
+from natix_miner.serving.logs import short_hotkey
 from tests.payloads import b64, hostile_payloads, jpeg_bytes
 from tests.wire.harness import MinerProcess
 
@@ -119,7 +119,7 @@ def test_sigterm_stops_the_miner_cleanly(tmp_path):
 
 
 def test_eval_over_the_wire_equals_eval_in_process(miner):
-    from natix_miner.evaluate import build_cases, predict_in_process
+    from natix_miner.tools.evaluate import build_cases, predict_in_process
 
     cases = build_cases(6, seed=5)
     jobs = [{"synapse": "ImageSynapse", "image": b64(c.jpeg)} for c in cases]

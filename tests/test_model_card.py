@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from natix_miner.cli import main
-from natix_miner.model_card import build_card
-from natix_miner.wallet import load_wallet
+from natix_miner.tools.cli import main
+from natix_miner.tools.model_card import build_card
+from natix_miner.serving.wallet import load_wallet
 
 
 def test_card_has_exactly_the_fields_sn72_requires():

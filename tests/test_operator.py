@@ -79,8 +79,8 @@ def test_the_report_draws_a_single_hour_as_points_on_the_period_asked_for(tmp_pa
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    from natix_miner.journal import RequestJournal
-    from natix_miner.report import draw
+    from natix_miner.serving.journal import RequestJournal
+    from natix_miner.tools.report import draw
 
     journal = RequestJournal(tmp_path / "journal.sqlite")
     now = time.time()
@@ -115,11 +115,11 @@ def test_local_mode_never_throttles_its_own_validator_and_the_client_prints_why_
 
     stranger_miner = MinerProcess(tmp_path / "b")  # //Alice is no validator of this one
     try:
-        done = subprocess.run([sys.executable, "-m", "natix_miner.client", "--ready-file", str(stranger_miner.ready_file),
+        done = subprocess.run([sys.executable, "-m", "natix_miner.tools.client", "--ready-file", str(stranger_miner.ready_file),
                                "--count", "2"], capture_output=True, text=True, timeout=120, cwd=REPO)
         lines = [line for line in done.stdout.splitlines() if "status=" in line]
         assert len(lines) == 2 and all("status=403" in line and "refused:" in line and "is not registered" in line for line in lines), done.stdout
-        evaluated = subprocess.run([sys.executable, "-m", "natix_miner.cli", "eval", "--ready-file", str(stranger_miner.ready_file),
+        evaluated = subprocess.run([sys.executable, "-m", "natix_miner.tools.cli", "eval", "--ready-file", str(stranger_miner.ready_file),
                                     "--count", "4", "--pipeline", "v0.2"], capture_output=True, text=True, timeout=300, cwd=REPO)
         assert evaluated.returncode == 1, evaluated.stdout + evaluated.stderr
         assert "UNANSWERED 4: 403" in evaluated.stdout and "is not registered" in evaluated.stdout
@@ -128,7 +128,7 @@ def test_local_mode_never_throttles_its_own_validator_and_the_client_prints_why_
         stranger_miner.stop()
     # Item 2: the refusals (never journalled one by one) are counted at stop, and status shows them;
     # item 9: bittensor's console lines, which pm2 writes to its log file, carry no colour codes.
-    from natix_miner.cli import main
+    from natix_miner.tools.cli import main
 
     assert main(["status", "--neuron.state_dir", str(tmp_path / "b" / "state"), "--local"]) == 0
     out = capsys.readouterr().out

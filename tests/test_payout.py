@@ -7,14 +7,14 @@ import bittensor as bt
 import pytest
 from prometheus_client import generate_latest
 
-from natix_miner.cadence import FAR_PAST, expected_interval_s, quiet
-from natix_miner.chain import ChainSnapshot, NeuronStanding, RealChain, SubnetWeights
-from natix_miner.cli import main
-from natix_miner.journal import RequestJournal
-from natix_miner.local_chain import MAX_WEIGHT, build_local_chain
-from natix_miner.metrics import MinerMetrics
-from natix_miner.payout import NOT_PAYING, PAYING, UNKNOWN, PayoutLedger, assess, sentence
-from natix_miner.subnet_watch import SubnetWatch
+from natix_miner.serving.cadence import FAR_PAST, expected_interval_s, quiet
+from natix_miner.serving.chain import ChainSnapshot, NeuronStanding, RealChain, SubnetWeights
+from natix_miner.tools.cli import main
+from natix_miner.serving.journal import RequestJournal
+from natix_miner.serving.local_chain import MAX_WEIGHT, build_local_chain
+from natix_miner.serving.metrics import MinerMetrics
+from natix_miner.serving.payout import NOT_PAYING, PAYING, UNKNOWN, PayoutLedger, assess, sentence
+from natix_miner.serving.subnet_watch import SubnetWatch
 
 ME = "5Me"
 OWNER = "5Owner"
@@ -203,7 +203,7 @@ def test_status_on_a_paying_local_chain_warns_of_quiet_validators(tmp_path, caps
 
 
 def test_the_watch_logs_at_start_on_a_change_and_hourly(tmp_path, monkeypatch):
-    from natix_miner import subnet_watch
+    from natix_miner.serving import subnet_watch
 
     lines = []
     monkeypatch.setattr(subnet_watch.logger, "info", lines.append)
@@ -291,7 +291,7 @@ def test_a_local_miner_says_it_is_halted_and_harvests_testnet_images(tmp_path, c
 
 def test_the_flags_reach_the_settings(tmp_path):
     from cascade.config import ConfigError
-    from natix_miner.config import build_parser, settings_from_args
+    from natix_miner.serving.config import build_parser, settings_from_args
 
     parse = lambda *extra: settings_from_args(build_parser().parse_args(["--local", *extra]))  # noqa: E731
     settings = parse("--local.subnet_state", "halted", "--neuron.harvest_dir", str(tmp_path / "h"), "--neuron.harvest_max_mb", "1.5",
@@ -313,8 +313,8 @@ def test_status_survives_a_damaged_payout_record(tmp_path, capsys):
 
 
 def test_doctor_in_real_mode_reads_the_payout_from_the_same_chain(capsys, tmp_path, monkeypatch):
-    from natix_miner import doctor as doctor_module
-    from natix_miner.wallet import load_wallet
+    from natix_miner.tools import doctor as doctor_module
+    from natix_miner.serving.wallet import load_wallet
     from tests.test_doctor import PUBLIC_IP, doctor, free_port
 
     wallet = load_wallet("miner", "hot", str(tmp_path / "wallets"), create_missing=True)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from cascade import composite, photo_datasets
-from cascade.composite import HELDOUT_STYLES, MAX_OBJECT_HEIGHT, MIN_COVER, TRAIN_STYLES, composite_roadwork, crop_background
-from cascade.datasets import open_labelled
+from cascade.lab import composite, photo_datasets
+from cascade.lab.composite import HELDOUT_STYLES, MAX_OBJECT_HEIGHT, MIN_COVER, TRAIN_STYLES, composite_roadwork, crop_background
+from cascade.lab.datasets import open_labelled
 
 
 def _photo(seed: int, size=(320, 240)) -> Image.Image:
@@ -131,7 +131,7 @@ def test_datasets_layout_is_read_back_by_cascade_datasets(tmp_path, monkeypatch)
 
 
 def test_photos_datasets_command_writes_the_sets(tmp_path, capsys):
-    from natix_miner.cli import main as cli
+    from natix_miner.tools.cli import main as cli
 
     pool = _pool(tmp_path / "pool")
     assert cli(["photos", "datasets", "--pool", str(pool), "--out", str(tmp_path / "sets"), "--per-photo", "1",

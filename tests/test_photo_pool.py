@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cascade import photo_pool
-from cascade.photo_pool import (NEAR_DUPLICATE_BITS, DeniedSource, Photo, PoolError, build_pool, dhash, fetch_from_registry,
+from cascade.lab import photo_pool
+from cascade.lab.photo_pool import (NEAR_DUPLICATE_BITS, DeniedSource, Photo, PoolError, build_pool, dhash, fetch_from_registry,
                                 hash_distance, licence_for, load_manifest, load_pool, near_duplicates, refuse_denied,
                                 split_by_package)
-from cascade.qt_resources import ResourceError, read_rcc
-from natix_miner.cli import main as cli
+from cascade.lab.qt_resources import ResourceError, read_rcc
+from natix_miner.tools.cli import main as cli
 
 
 def _photo_bytes(seed: int, size: tuple[int, int], fmt: str) -> bytes:

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from cascade.config import ConfigError, list_presets, load_config, sglang_server_args
-from natix_miner.cli import main
+from natix_miner.tools.cli import main
 
 GPU_PRESETS = ("h100", "blackwell")
 # Presets whose strongest tier (a VLM judge, or a zero-shot model of web photographs) sees every image.

@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
-from natix_miner import neuron
-from natix_miner.config import build_parser, settings_from_args
+from natix_miner.serving import neuron
+from natix_miner.serving.config import build_parser, settings_from_args
 from natix_miner.errors import SetupError
-from natix_miner.local_chain import LocalChain
-from natix_miner.wallet import load_wallet
+from natix_miner.serving.local_chain import LocalChain
+from natix_miner.serving.wallet import load_wallet
 from tests.wire.harness import REPO, free_port
 
 MINER = [sys.executable, str(REPO / "neurons" / "miner.py")]

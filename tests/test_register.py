@@ -10,10 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from bittensor_wallet import Keypair
 
-from natix_miner import register
-from natix_miner.cli import main
+from natix_miner.tools import register
+from natix_miner.tools.cli import main
 from natix_miner.errors import SetupError
-from natix_miner.wallet import load_wallet
+from natix_miner.serving.wallet import load_wallet
 
 FIELDS = {"uid", "message", "natix_public_key", "natix_signature", "type", "model_repo"}
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, matthews_corrcoef
 
-from natix_miner.scoring import ValidatorScore
+from natix_miner.serving.scoring import ValidatorScore
 
 
 def validator_reward(predictions, labels, i):

@@ -2,8 +2,8 @@ import bittensor as bt
 import bittensor.utils.networking as networking
 import pytest
 
-from natix_miner.protocol import ImageSynapse
-from natix_miner.signatures import MAX_WINDOW_NS, SignatureVerifier
+from natix_miner.serving.protocol import ImageSynapse
+from natix_miner.serving.signatures import MAX_WINDOW_NS, SignatureVerifier
 from tests.wire.forge import signed_request
 
 MINER = bt.Keypair.create_from_uri("//Miner")
@@ -71,7 +71,7 @@ def test_stale_nonces_are_refused_and_forgotten(dendrite):
 
 @pytest.mark.parametrize("synapse_class", ["ImageSynapse", "ExtendedImageSynapse"])
 def test_cached_required_fields_are_what_bittensor_computes(dendrite, synapse_class):
-    import natix_miner.protocol as protocol
+    import natix_miner.serving.protocol as protocol
 
     synapse = getattr(protocol, synapse_class)(image="abc", prediction=0.25)
     assert synapse.get_required_fields() == bt.Synapse.get_required_fields(synapse)

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from cascade.scenes import generate_scene
-from natix_miner.journal import RequestJournal
-from natix_miner.wallet import load_wallet
+from natix_miner.serving.journal import RequestJournal
+from natix_miner.serving.wallet import load_wallet
 from tests.wire.harness import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,13 +34,13 @@ def loaded_after(code: str) -> tuple[list[str], str]:
 
 
 def test_the_serving_path_answers_with_cpu_default_without_a_model_library():
-    """What neurons/miner.py imports (natix_miner.neuron pulls in every serving module), the
+    """What neurons/miner.py imports (natix_miner.serving.neuron pulls in every serving module), the
     cpu-default cascade built as the miner builds it, and an answer to a decoded JPEG."""
     buffer = io.BytesIO()
     generate_scene(11, roadwork=True, size=(1024, 1024)).image.save(buffer, format="JPEG")
     payload = base64.b64encode(buffer.getvalue()).decode()
     code = (
-        "import natix_miner.neuron, natix_miner.client, natix_miner.forward, natix_miner.metrics\n"
+        "import natix_miner.serving.neuron, natix_miner.tools.client, natix_miner.serving.forward, natix_miner.serving.metrics\n"
         "from cascade.config import build_cascade, load_config\n"
         "from cascade.image import decode_base64_image\n"
         "config = load_config('cpu-default')\n"
@@ -69,7 +69,7 @@ def test_help_status_doctor_and_report_help_load_no_model_library(tmp_path):
          "--axon.ip", "127.0.0.1", "--axon.port", str(free_port())],
     ]
     code = (
-        "from natix_miner.cli import main\n"
+        "from natix_miner.tools.cli import main\n"
         f"for argv in {runs!r}:\n"
         "    try:\n"
         "        code = main(argv)\n"

@@ -3,7 +3,7 @@ import torch
 
 from cascade.tiers.classifier import ClassifierTier
 from cascade.tiers.classifier_torch import load_classifier
-from cascade.training import CHECKPOINT, TrainConfig, train
+from cascade.lab.training import CHECKPOINT, TrainConfig, train
 
 
 def tiny(out, **overrides):
@@ -50,7 +50,7 @@ def test_folder_data_needs_both_classes(tmp_path):
 
 
 def test_batches_do_not_depend_on_the_number_of_workers(tmp_path):
-    from cascade.training import _manifest, batches, make_sampler
+    from cascade.lab.training import _manifest, batches, make_sampler
 
     config = tiny(tmp_path, steps=5)
     sample = make_sampler(config, heldout=False)
@@ -92,7 +92,7 @@ def test_flags_that_cannot_work_say_which_to_use(tmp_path):
 def test_the_cli_flags_fill_the_config():
     import argparse
 
-    from cascade.training import add_arguments, config_from_args
+    from cascade.lab.training import add_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -117,8 +117,8 @@ def test_training_batches_follow_the_pipeline_mix():
     import numpy as np
     from PIL import Image
 
-    from cascade.challenge import parse_pipeline_mix
-    from cascade.training import challenge_batch
+    from cascade.lab.challenge import parse_pipeline_mix
+    from cascade.lab.training import challenge_batch
 
     frame = Image.new("RGB", (1280, 720), (200, 120, 40))
     images, labels, used = challenge_batch(lambda rng: (frame, 1.0), np.random.default_rng(0), 400, 224,
@@ -141,7 +141,7 @@ def test_scene_share_mixes_endless_procedural_scenes_into_a_labelled_folder(tmp_
     import numpy as np
     from PIL import Image
 
-    from cascade.training import make_sampler
+    from cascade.lab.training import make_sampler
 
     for label in ("roadwork", "none"):
         (tmp_path / label).mkdir()
@@ -175,9 +175,9 @@ def test_a_photo_pool_as_data_gives_endless_fresh_crops_of_its_training_photos(t
     import numpy as np
     from PIL import Image
 
-    from cascade import photo_datasets
-    from cascade.composite import FRAME_SIZES
-    from cascade.training import make_sampler
+    from cascade.lab import photo_datasets
+    from cascade.lab.composite import FRAME_SIZES
+    from cascade.lab.training import make_sampler
     from tests.test_photo_composites import _pool
 
     pool = _pool(tmp_path / "pool")

@@ -1,7 +1,7 @@
 import pytest
 
 from natix_miner.errors import SetupError
-from natix_miner.wallet import load_wallet
+from natix_miner.serving.wallet import load_wallet
 
 
 def test_real_mode_never_creates_keys(tmp_path):

@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from natix_miner.cli import main
-from natix_miner.journal import RequestJournal, journal_path, state_name_of
-from natix_miner.report import draw
+from natix_miner.tools.cli import main
+from natix_miner.serving.journal import RequestJournal, journal_path, state_name_of
+from natix_miner.tools.report import draw
 
 ALICE, BOB, LOCAL = ("alice", "h1", 323, False), ("bob", "h2", 323, False), ("default", "default", 72, True)
 VALIDATOR = "5Validator"
@@ -101,8 +101,8 @@ def test_report_plots_the_chosen_miner_and_says_whose_it_is(state, tmp_path, cap
 
 
 def test_refusals_are_kept_per_sync_through_the_journals_guarded_writes(tmp_path):
-    from natix_miner.chain import ChainSnapshot, NeuronStanding
-    from natix_miner.guard import Guard, GuardPolicy
+    from natix_miner.serving.chain import ChainSnapshot, NeuronStanding
+    from natix_miner.serving.guard import Guard, GuardPolicy
     from tests.clock import FakeClock
     from tests.test_guard import request_from
 
@@ -134,8 +134,8 @@ def test_a_journal_from_before_refusals_were_kept_reads_as_none_refused(tmp_path
 
 
 def test_the_tools_defaults_are_the_miners():
-    from natix_miner import which_journal
-    from natix_miner.config import build_parser
+    from natix_miner.tools import which_journal
+    from natix_miner.serving.config import build_parser
 
     args = build_parser().parse_args([])
     assert (getattr(args, "wallet.name"), getattr(args, "wallet.hotkey"), args.netuid, getattr(args, "neuron.state_dir")) == (
@@ -147,7 +147,7 @@ def test_miner_env_keys_agree_between_the_example_run_miner_sh_and_the_tools():
     unknown), and those the tools read to find the journal are among them."""
     import re
 
-    from natix_miner.which_journal import read_env
+    from natix_miner.tools.which_journal import read_env
     from tests.wire.harness import REPO
 
     script = (REPO / "run_miner.sh").read_text()

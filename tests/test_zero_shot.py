@@ -10,7 +10,7 @@ from cascade.config import ConfigError, build_cascade, load_config
 from cascade.model_folder import ModelFolderError, check_model_folder, fetch_model
 from cascade.scenes import generate_scene
 from cascade.tiers.zero_shot import ROADWORK_PROMPTS, STREET_PROMPTS, ZeroShotTier
-from natix_miner.cli import main
+from natix_miner.tools.cli import main
 from tests.random_models import build_image_text_model
 
 
@@ -143,8 +143,8 @@ def test_fetch_takes_safetensors_and_falls_back_to_bin_weights_only_when_a_repos
 
 def test_calibrate_fits_the_zero_shot_tiers_threshold(tiny_clip, tmp_path):
     from cascade.calibration import CalibratedTier, logit
-    from natix_miner.calibrate import calibrate_config
-    from natix_miner.evaluate import build_cases
+    from natix_miner.tools.calibrate import calibrate_config
+    from natix_miner.tools.evaluate import build_cases
 
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump({"tiers": [{"name": "clip", "kind": "zero_shot", "model": str(tiny_clip), "max_batch": 1}]}))

@@ -10,7 +10,7 @@ import uuid as uuidlib
 
 import bittensor as bt
 
-from natix_miner.protocol import ImageSynapse
+from natix_miner.serving.protocol import ImageSynapse
 
 
 def signed_request(keypair: bt.Keypair, axon_hotkey: str, image: str, *, nonce: int | None = None,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CLIENT = REPO / "natix_miner" / "client.py"
+CLIENT = REPO / "natix_miner" / "tools" / "client.py"
 BT912_PYTHON = Path(os.environ.get("NATIX_BT912_PYTHON", REPO / ".venv-bt912" / "bin" / "python"))
 
 

@@ -17,13 +17,13 @@ import numpy as np
 from PIL import Image
 
 from cascade.calibration import matthews
-from cascade.challenge import DEFAULT_PIPELINE, LEVELS, PIPELINES, draw_pipeline, make_challenge, parse_pipeline_mix
-from cascade.datasets import open_labelled
+from cascade.lab.challenge import DEFAULT_PIPELINE, LEVELS, PIPELINES, draw_pipeline, make_challenge, parse_pipeline_mix
+from cascade.lab.datasets import open_labelled
 from cascade.image import ImageLimits, decode_base64_image
 from cascade.scenes import draw_frame_size, generate_scene
-from cascade.training import HELDOUT_SCENE_SEED
+from cascade.lab.training import HELDOUT_SCENE_SEED
 
-from .scoring import ValidatorScore
+from ..serving.scoring import ValidatorScore
 
 
 @dataclass

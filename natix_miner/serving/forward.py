@@ -60,10 +60,10 @@ class ForwardHandler:
         self.per_caller = max(1, workers // 2)
         self._caller_slots: dict[str, asyncio.Semaphore] = {}  # registered validators only: bounded
         self.outcomes: Counter[str] = Counter()
-        self.journal = journal  # natix_miner.journal.RequestJournal, or None
-        self.metrics = metrics  # natix_miner.metrics.MinerMetrics, or None
-        self.uncertain = uncertain  # natix_miner.active_learning.UncertainStore, or None
-        self.harvest = harvest  # natix_miner.active_learning.HarvestStore (testnet labels), or None
+        self.journal = journal  # natix_miner.serving.journal.RequestJournal, or None
+        self.metrics = metrics  # natix_miner.serving.metrics.MinerMetrics, or None
+        self.uncertain = uncertain  # natix_miner.serving.active_learning.UncertainStore, or None
+        self.harvest = harvest  # natix_miner.serving.active_learning.HarvestStore (testnet labels), or None
         self.last_request_at: float | None = None  # unix time of the latest validator request answered
 
     def _score(self, payload: str, deadline: float) -> CascadeResult:

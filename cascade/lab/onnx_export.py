@@ -24,10 +24,10 @@ from pathlib import Path
 
 import yaml
 
-from .config import BUILTIN_PREFIX, builtin_model_folder
-from .runtimes.onnx_cpu import OPSET, file_sha256
-from .tiers import classifier
-from .tiers.detector import MANIFEST, ONNX_FILE, WEIGHTS_FILE, import_yolo
+from ..config import BUILTIN_PREFIX, builtin_model_folder
+from ..runtimes.onnx_cpu import OPSET, file_sha256
+from ..tiers import classifier
+from ..tiers.detector import MANIFEST, ONNX_FILE, WEIGHTS_FILE, import_yolo
 
 DEFAULT_IMAGE_SIZE = 224
 UNREPRODUCIBLE_METADATA = ("date",)
@@ -54,8 +54,8 @@ def export_classifier_onnx(reference: str, log=print) -> Path:
     import onnx
     import torch
 
-    from .runtimes.onnx_cpu import torch_to_onnx
-    from .tiers.classifier_torch import load_classifier
+    from ..runtimes.onnx_cpu import torch_to_onnx
+    from ..tiers.classifier_torch import load_classifier
 
     folder = model_folder(reference)
     model, manifest = load_classifier(folder)

@@ -12,7 +12,7 @@ from typing import Callable, Protocol
 
 import bittensor as bt
 
-from .errors import SetupError
+from ..errors import SetupError
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 from cascade.extras import MissingExtra, require_extra
 
-from .argparsing import HelpFormatter, Parser
-from .errors import SetupError
+from ..argparsing import HelpFormatter, Parser
+from ..errors import SetupError
 
 SGLANG_ARGS_PRESET = "h100"  # what `sglang-args` shows without --config: a preset with SGLang tiers
 
@@ -58,7 +58,7 @@ def _exit_zero(function: Callable) -> Callable:
 
 
 def _train():
-    from cascade import training
+    from cascade.lab import training
 
     def run(args) -> int:
         folder = training.train(training.config_from_args(args))
@@ -69,7 +69,7 @@ def _train():
 
 
 def _train_detector():
-    from cascade import detector_training
+    from cascade.lab import detector_training
 
     def run(args) -> int:
         weights = detector_training.train_detector(detector_training.config_from_args(args))
@@ -80,7 +80,7 @@ def _train_detector():
 
 
 def _export_onnx():
-    from cascade import onnx_export
+    from cascade.lab import onnx_export
 
     def run(args) -> int:
         onnx_export.export_onnx(args.model)
@@ -90,7 +90,7 @@ def _export_onnx():
 
 
 def _distill():
-    from cascade import distill
+    from cascade.lab import distill
 
     def run(args) -> int:
         folder = distill.distill(distill.config_from_args(args))
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(argv: list[str]) -> int:
     chosen = argv[0] if argv else None
     if chosen == "run":  # the miner parses its own (bittensor-shaped) flags
-        from .neuron import exit_process, main as run_miner
+        from ..serving.neuron import exit_process, main as run_miner
 
         exit_process(run_miner(argv[1:], prog="natix-miner run"))
     if chosen == "doctor":  # checks what `run` would use, so it takes the same flags

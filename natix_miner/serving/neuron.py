@@ -22,7 +22,7 @@ from cascade.scenes import generate_scene
 
 from .chain import Chain, connect_real_chain
 from .config import LOCAL_VALIDATOR_STAKE, MinerSettings, build_parser, settings_from_args
-from .errors import SetupError
+from ..errors import SetupError
 from .forward import ForwardHandler
 from .caller_gate import CallerGate, RefusalThrottle
 from .guard import Guard, GuardPolicy

@@ -33,9 +33,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from .chain import connect_real_chain
-from .errors import SetupError
-from .wallet import load_wallet
+from ..serving.chain import connect_real_chain
+from ..errors import SetupError
+from ..serving.wallet import load_wallet
 
 DEFAULT_BASE_URL = "https://hydra.natix.network"
 SUCCEEDED, FAILED, HTTP_ERROR, NOT_JSON, TIMED_OUT, NO_CONNECTION = 0, 3, 4, 5, 6, 7

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import bittensor as bt
 
-from .errors import SetupError
+from ..errors import SetupError
 
 
 def load_wallet(name: str, hotkey: str, path: str, create_missing: bool) -> bt.Wallet:

@@ -36,8 +36,8 @@ import yaml
 from PIL import Image, ImageDraw
 
 from .challenge import TARGET_SIZE, make_challenge
-from .scenes import ROADWORK_KINDS, generate_scene
-from .tiers.detector import WEIGHTS_FILE as WEIGHTS
+from ..scenes import ROADWORK_KINDS, generate_scene
+from ..tiers.detector import WEIGHTS_FILE as WEIGHTS
 from .training import HELDOUT_SCENE_SEED, SCENE_SIZE
 
 CLASSES = ROADWORK_KINDS  # class id = index
@@ -181,7 +181,7 @@ def train_detector(config: DetectorConfig, log=print) -> Path:
 
 def initial_weights(reference: str) -> Path:
     """The .pt that `--init` names: a file, a model folder holding detector.pt, or builtin:NAME."""
-    from .config import BUILTIN_PREFIX, builtin_model_folder
+    from ..config import BUILTIN_PREFIX, builtin_model_folder
 
     path = builtin_model_folder(reference) if reference.startswith(BUILTIN_PREFIX) else Path(reference)
     if path.is_dir():

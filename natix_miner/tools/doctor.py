@@ -24,12 +24,12 @@ from cascade.config import CascadeConfig, ConfigError, list_presets, load_config
 from cascade.extras import missing_extras
 from compression.hardware import FP8_MIN_CC, NVFP4_MIN_CC
 
-from .chain import connect_real_chain
-from .config import LOCAL_VALIDATOR_STAKE, MinerSettings, build_parser, flags_as_given, settings_from_args
-from .local_chain import build_local_chain
-from .payout import PAYING, UNKNOWN, PayoutView, assess, sentence
+from ..serving.chain import connect_real_chain
+from ..serving.config import LOCAL_VALIDATOR_STAKE, MinerSettings, build_parser, flags_as_given, settings_from_args
+from ..serving.local_chain import build_local_chain
+from ..serving.payout import PAYING, UNKNOWN, PayoutView, assess, sentence
 from .status import quiet_line, recorded_payout
-from .journal import journal_health, journal_path, state_name_of
+from ..serving.journal import journal_health, journal_path, state_name_of
 
 MIN_FREE_BYTES = 2 * 1024**3
 CHAIN_TIMEOUT_S = 20.0

@@ -16,8 +16,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from .argparsing import parse_bool
-from .journal import journal_path, state_name_of
+from ..argparsing import parse_bool
+from ..serving.journal import journal_path, state_name_of
 
 # The miner's defaults for these flags (bittensor's for the wallet); tests check they still agree.
 DEFAULT_WALLET, DEFAULT_HOTKEY, DEFAULT_NETUID, DEFAULT_STATE_DIR = "default", "default", 72, Path("~/.natix-miner")

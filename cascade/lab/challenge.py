@@ -35,7 +35,7 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from .image import fit_square
+from ..image import fit_square
 
 TARGET_SIZE = 224
 LEVELS = (0, 1, 2, 3)

@@ -9,10 +9,10 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .cadence import last_journalled_request, quiet
-from .journal import RequestJournal, journal_health
-from .logs import logger
-from .payout import NOT_PAYING, Observed, PayoutLedger
+from ..serving.cadence import last_journalled_request, quiet
+from ..serving.journal import RequestJournal, journal_health
+from ..serving.logs import logger
+from ..serving.payout import NOT_PAYING, Observed, PayoutLedger
 from . import which_journal
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from . import which_journal
-from .journal import RequestJournal
-from .scoring import ValidatorScore
+from ..serving.journal import RequestJournal
+from ..serving.scoring import ValidatorScore
 
 TIMEOUT_S = 9.0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .calibration import Calibration, matthews
+from ..calibration import Calibration, matthews
 
 
 def best_threshold(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cascade.tiers.classifier import MANIFEST, ClassifierTier
 
-from .wallet import load_wallet
+from ..serving.wallet import load_wallet
 
 CARD = "model_card.json"
 VERSION = re.compile(r"^\d+\.\d+\.\d+$")

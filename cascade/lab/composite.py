@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
-from .scenes import ROADWORK_KINDS, _draw_distractor, _draw_roadwork
+from ..scenes import ROADWORK_KINDS, _draw_distractor, _draw_roadwork
 
 TRAIN_STYLES = ("generator", "generator-amber")
 HELDOUT_STYLES = ("red-white", "drums", "delineators")

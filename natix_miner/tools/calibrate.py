@@ -1,5 +1,5 @@
 """`natix-miner calibrate`: put decisions on 0.5, where validators round, from labelled
-validator-style challenges (see cascade/calibration_fit.py).
+validator-style challenges (see cascade/lab/calibration_fit.py).
 
   --model-dir DIR    a classifier folder: its threshold and temperature go into its manifest;
   --config FILE      a cascade YAML of yours: each tier's calibration, then the fused answer's,
@@ -16,11 +16,11 @@ import yaml
 from PIL import Image
 
 from cascade.calibration import logit
-from cascade.calibration_fit import calibrate
+from cascade.lab.calibration_fit import calibrate
 from cascade.config import PRESETS_DIR, build_cascade, build_tier, load_config, read_yaml, resolve_config_path
 from cascade.tiers.classifier import MANIFEST, ClassifierTier
 
-from cascade.training import DEFAULT_PIPELINE_MIX
+from cascade.lab.training import DEFAULT_PIPELINE_MIX
 
 from .evaluate import build_cases
 

@@ -3,7 +3,7 @@
 The teacher (a cascade preset or YAML, or one tier of it, built as the miner builds it) scores each
 unlabelled image once, in this process. Its P(roadwork) goes into an SQLite cache keyed by the
 teacher and the image's content, committed batch by batch, so an interrupted run never asks the
-slow teacher again for what it already answered. The student is then `cascade.training.train`:
+slow teacher again for what it already answered. The student is then `cascade.lab.training.train`:
 the same resumable loop, checkpoints and model folder, with the teacher's probabilities as soft
 targets of the binary cross-entropy instead of labels.
 
@@ -31,10 +31,10 @@ from typing import Callable, ClassVar, NamedTuple
 from PIL import Image
 
 from . import training
-from .config import build_cascade, build_tier, load_config
-from .calibration import CalibratedTier
+from ..config import build_cascade, build_tier, load_config
+from ..calibration import CalibratedTier
 from .datasets import IMAGE_SUFFIXES, LabelledImages, _open_file
-from .scenes import generate_scene
+from ..scenes import generate_scene
 from .training import SCENE_SIZE, TrainConfig
 
 TEACHER_CACHE = "teacher.sqlite"

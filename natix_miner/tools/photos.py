@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cascade import photo_datasets, photo_pool
+from cascade.lab import photo_datasets, photo_pool
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

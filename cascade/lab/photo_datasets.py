@@ -24,7 +24,7 @@ from PIL import Image
 
 from .composite import FRAME_SIZES, HELDOUT_STYLES, TRAIN_STYLES, composite_distractors, composite_roadwork, crop_background
 from .photo_pool import load_pool
-from .scenes import generate_scene
+from ..scenes import generate_scene
 from .training import HELDOUT_SCENE_SEED, SCENE_SIZE
 
 SETS = ("train", "heldout-negatives", "heldout-recall")

@@ -3,9 +3,9 @@
 It imports nothing but bittensor and our protocol, so it runs under bittensor 9.12.2 (what
 validators pin) as well as 10.x. Two uses:
 
-  python -m natix_miner.client --ready-file miner-ready.json --count 8
+  python -m natix_miner.tools.client --ready-file miner-ready.json --count 8
       try a local-mode miner: sends generated street scenes signed by //Alice, prints the answers.
-  python -m natix_miner.client --job - < job.json
+  python -m natix_miner.tools.client --job - < job.json
       what the tests drive: {"axon": {"ip", "port", "hotkey"},
       "signer": {"uri": "//Alice"} | {"wallet_path", "name", "hotkey"},
       "requests": [{"synapse": "ImageSynapse", "image": "<base64>", "testnet_label": -1}, ...],
@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 
 if not __package__:  # run as a file (e.g. from the validators' bittensor venv): import from the repo root,
-    sys.path[0] = str(Path(__file__).resolve().parents[1])  # not from this folder, whose names would shadow
+    sys.path[0] = str(Path(__file__).resolve().parents[2])  # not from this folder, whose names would shadow
 
 import bittensor as bt  # noqa: E402
 import bittensor.utils.networking as networking  # noqa: E402
 
-from natix_miner.protocol import ExtendedImageSynapse, ImageSynapse  # noqa: E402
+from natix_miner.serving.protocol import ExtendedImageSynapse, ImageSynapse  # noqa: E402
 
 networking.get_external_ip = lambda: "127.0.0.1"  # the dendrite looks its IP up online; we are offline
 CLASSES = {"ImageSynapse": ImageSynapse, "ExtendedImageSynapse": ExtendedImageSynapse}

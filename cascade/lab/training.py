@@ -27,14 +27,14 @@ import timm
 import torch
 from PIL import Image
 
-from .backbones import BackboneUnavailable, build_backbone, packaged_weights_path
+from ..backbones import BackboneUnavailable, build_backbone, packaged_weights_path
 from .challenge import draw_pipeline, make_challenge, parse_pipeline_mix
-from .config import BUILTIN_PREFIX, builtin_model_folder
+from ..config import BUILTIN_PREFIX, builtin_model_folder
 from .datasets import open_labelled
-from .image import FITS, ImageLimits, decode_image_bytes
-from .scenes import draw_frame_size, generate_scene
-from .tiers.classifier import MANIFEST, ClassifierManifest
-from .tiers.classifier_torch import RoadworkClassifier, load_classifier, preprocess, save_classifier
+from ..image import FITS, ImageLimits, decode_image_bytes
+from ..scenes import draw_frame_size, generate_scene
+from ..tiers.classifier import MANIFEST, ClassifierManifest
+from ..tiers.classifier_torch import RoadworkClassifier, load_classifier, preprocess, save_classifier
 
 CHECKPOINT = "checkpoint.pt"
 SCENE_SIZE = (448, 256)  # the frames of the older tools (distill, quantize, detector training)
