@@ -54,9 +54,11 @@ def test_a_slow_tier_is_abandoned_then_skipped_and_the_answer_arrives_in_time():
     result = cascade.predict(IMAGE, deadline=started + 0.2)
     assert time.monotonic() - started < 1.5  # the deadline, not the slow tier's 3 s (loose: CI boxes are busy)
     assert result.probability == pytest.approx(0.3) and result.skipped == {"slow": "overran the deadline"}
-    # the overrun taught the p95: next time the slow tier is not even started with 0.2 s left
+    # the overrun taught the p95 (at least the ~0.2 s it was given): next time the slow tier is not
+    # even started with less left. (Not "0.2 s again": the fast tier's own jitter decides how much of
+    # 0.2 s the slow one got, so that version failed on busy boxes.)
     calls = slow.calls
-    result = cascade.predict(IMAGE, deadline=time.monotonic() + 0.2)
+    result = cascade.predict(IMAGE, deadline=time.monotonic() + 0.1)
     assert slow.calls == calls and "does not fit" in result.skipped["slow"]
 
 
