@@ -76,3 +76,5 @@ def test_photo_share_uses_training_photos_only_and_labels_pasted_roadwork(tmp_pa
     labelled = [text for text in labels if text]
     assert 4 <= len(labelled) <= 20 and len(labels) == 24  # about half carry roadwork
     assert {CLASSES[int(line.split()[0])] for text in labelled for line in text.splitlines()} <= {"cone", "barrier", "fence", "sign", "worker", "machine"}
+    with pytest.raises(ValueError, match="--photo-share 1.5"):
+        write_dataset(DetectorConfig(out=str(tmp_path / "bad"), images=2, photos=str(pool), photo_share=1.5))

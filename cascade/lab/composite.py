@@ -202,3 +202,16 @@ def composite_roadwork(background: Image.Image, rng: random.Random, style: str) 
     mask = alpha.point(lambda v: 255 if v >= 128 else 0)
     clipped = [(kind, (max(0, x0), max(0, y0), min(w, x1), min(h, y1))) for kind, (x0, y0, x1, y1) in boxes]
     return Composite(image=image, mask=mask, boxes=clipped, style=style, horizon=horizon)
+
+
+def training_frame(photo: Image.Image, rng: random.Random, distractor_share: float = 0.5) -> tuple[Image.Image, bool, list]:
+    """A fresh crop of a training photo at a FRAME_SIZES size: half the time with roadwork in a
+    training style pasted on (True, its objects' boxes), else bare or, `distractor_share` of those,
+    with non-roadwork objects pasted on (False, no boxes). What the classifier and detector train on."""
+    frame = crop_background(photo, rng, rng.choice(FRAME_SIZES))
+    if rng.random() < 0.5:
+        pasted = composite_roadwork(frame, rng, rng.choice(TRAIN_STYLES))
+        return pasted.image, True, pasted.boxes
+    if rng.random() < distractor_share:
+        frame = composite_distractors(frame, rng).image
+    return frame, False, []

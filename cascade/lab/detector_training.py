@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-
 from PIL import Image, ImageDraw
 
 from .challenge import TARGET_SIZE, make_challenge
@@ -87,24 +86,19 @@ def _box_masks(size: tuple[int, int], boxes: list) -> list[Image.Image]:
 
 
 def photo_challenge(photo: Image.Image, rng: np.random.Generator):
-    """A crop of a real photo as a v0.4 validator sends it: with roadwork in a training style pasted
-    on (half the time, labelled), else bare or with non-roadwork objects pasted on (no labels)."""
-    from .composite import FRAME_SIZES, TRAIN_STYLES, composite_distractors, composite_roadwork, crop_background
+    """A training photo's crop (composite.training_frame) as a v0.4 validator sends it, with the
+    pasted roadwork's objects as masks (none for bare photos and distractors: hard negatives)."""
+    from .composite import training_frame
 
-    paste_rng = random.Random(int(rng.integers(2**63)))
-    frame = crop_background(photo, paste_rng, FRAME_SIZES[int(rng.integers(len(FRAME_SIZES)))])
-    if rng.random() < 0.5:
-        pasted = composite_roadwork(frame, paste_rng, TRAIN_STYLES[int(rng.integers(len(TRAIN_STYLES)))])
-        kinds = [kind for kind, _ in pasted.boxes]
-        return make_challenge(pasted.image, rng, pipeline="v0.4", masks=_box_masks(frame.size, pasted.boxes)), kinds
-    if rng.random() < 0.5:
-        frame = composite_distractors(frame, paste_rng).image
-    return make_challenge(frame, rng, pipeline="v0.4"), []
+    image, _, boxes = training_frame(photo, random.Random(int(rng.integers(2**63))))
+    return make_challenge(image, rng, pipeline="v0.4", masks=_box_masks(image.size, boxes)), [kind for kind, _ in boxes]
 
 
 def write_dataset(config: DetectorConfig, log=print) -> Path:
     """Challenges and their labels in ultralytics' layout; images already written are kept."""
     root = Path(config.out) / DATASET
+    if not 0.0 <= config.photo_share <= 1.0:
+        raise ValueError(f"--photo-share {config.photo_share}: give a share between 0 and 1")
     photos = []
     if config.photos:
         from .photo_pool import load_pool

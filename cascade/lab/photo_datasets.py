@@ -22,7 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .composite import FRAME_SIZES, HELDOUT_STYLES, TRAIN_STYLES, composite_distractors, composite_roadwork, crop_background
+from .composite import HELDOUT_STYLES, TRAIN_STYLES, composite_distractors, composite_roadwork, crop_background, training_frame
 from .photo_pool import load_pool
 from ..scenes import generate_scene
 from .training import HELDOUT_SCENE_SEED, SCENE_SIZE
@@ -117,11 +117,7 @@ def pool_sampler(pool: Path, distractor_share: float = 0.5, cached_photos: int =
 
     def sample(rng: np.random.Generator) -> tuple[Image.Image, float]:
         paste = random.Random(int(rng.integers(2**63)))
-        frame = crop_background(photo(photos[paste.randrange(len(photos))]), paste, paste.choice(FRAME_SIZES))
-        if paste.random() < 0.5:
-            return composite_roadwork(frame, paste, paste.choice(TRAIN_STYLES)).image, 1.0
-        if paste.random() < distractor_share:
-            frame = composite_distractors(frame, paste).image
-        return frame, 0.0
+        image, roadwork, _ = training_frame(photo(photos[paste.randrange(len(photos))]), paste, distractor_share)
+        return image, float(roadwork)
 
     return sample
