@@ -28,7 +28,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cascade.config import build_cascade, load_config  # noqa: E402
-from cascade.lab.composite import _paste, crop_background  # noqa: E402
+from cascade.lab.composite import crop_background, paste_layer  # noqa: E402
 from cascade.lab.photo_pool import fetch_from_registry, load_pool, read_members  # noqa: E402
 
 PACKAGE, VERSION = "tuxpaint-stamps-default", "2022.06.04-1"  # GPL-2 (its debian/copyright)
@@ -75,7 +75,7 @@ def paste_objects(frame: Image.Image, objects: list[tuple[Image.Image, float]], 
         x = rng.randint(0, max(0, w - width))
         layer.alpha_composite(stamp.resize((width, height), Image.LANCZOS), (x, foot - height))
         boxes.append(("object", (x, foot - height, x + width, foot)))
-    image, _ = _paste(frame, layer, boxes, horizon, rng)
+    image, _ = paste_layer(frame, layer, boxes, horizon, rng)
     return image
 
 

@@ -144,7 +144,7 @@ def _sharpness(image: Image.Image) -> float:
     return float(ImageStat.Stat(edges).var[0])
 
 
-def _paste(background: Image.Image, layer: Image.Image, boxes: list, horizon: int, rng: random.Random) -> tuple[Image.Image, Image.Image]:
+def paste_layer(background: Image.Image, layer: Image.Image, boxes: list, horizon: int, rng: random.Random) -> tuple[Image.Image, Image.Image]:
     """Tone, soften, shadow and paste `layer` on `background`, then add sensor noise; returns the
     image and the layer's final alpha."""
     w, h = background.size
@@ -183,7 +183,7 @@ def composite_distractors(background: Image.Image, rng: random.Random) -> Compos
             boxes.append(("distractor", single.getbbox()))
             layer.alpha_composite(single)
     grounded = [b for b in boxes if b[1][3] > horizon + 0.1 * (h - horizon)]  # shop signs hang: no shadow
-    image, alpha = _paste(background, layer, grounded, horizon, rng)
+    image, alpha = paste_layer(background, layer, grounded, horizon, rng)
     return Composite(image=image, mask=alpha.point(lambda v: 255 if v >= 128 else 0), boxes=boxes, style="distractors", horizon=horizon)
 
 
@@ -198,7 +198,7 @@ def composite_roadwork(background: Image.Image, rng: random.Random, style: str) 
         layer, boxes = _draw_zone(rng, style, w, h, horizon)
         if np.count_nonzero(np.asarray(layer.getchannel("A")) >= 128) >= MIN_COVER * w * h:
             break
-    image, alpha = _paste(background, layer, boxes, horizon, rng)
+    image, alpha = paste_layer(background, layer, boxes, horizon, rng)
     mask = alpha.point(lambda v: 255 if v >= 128 else 0)
     clipped = [(kind, (max(0, x0), max(0, y0), min(w, x1), min(h, y1))) for kind, (x0, y0, x1, y1) in boxes]
     return Composite(image=image, mask=mask, boxes=clipped, style=style, horizon=horizon)
