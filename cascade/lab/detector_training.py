@@ -35,6 +35,7 @@ import yaml
 from PIL import Image, ImageDraw
 
 from .challenge import TARGET_SIZE, make_challenge
+from .composite import training_frame
 from ..scenes import ROADWORK_KINDS, generate_scene
 from ..tiers.detector import WEIGHTS_FILE as WEIGHTS
 from .training import HELDOUT_SCENE_SEED, SCENE_SIZE
@@ -88,8 +89,6 @@ def _box_masks(size: tuple[int, int], boxes: list) -> list[Image.Image]:
 def photo_challenge(photo: Image.Image, rng: np.random.Generator):
     """A training photo's crop (composite.training_frame) as a v0.4 validator sends it, with the
     pasted roadwork's objects as masks (none for bare photos and distractors: hard negatives)."""
-    from .composite import training_frame
-
     image, _, boxes = training_frame(photo, random.Random(int(rng.integers(2**63))))
     return make_challenge(image, rng, pipeline="v0.4", masks=_box_masks(image.size, boxes)), [kind for kind, _ in boxes]
 

@@ -20,6 +20,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from .composite import HELDOUT_STYLES, TRAIN_STYLES, composite_distractors, composite_roadwork, crop_background, training_frame
@@ -100,8 +101,6 @@ def pool_sampler(pool: Path, distractor_share: float = 0.5, cached_photos: int =
     """Endless (image, target) pairs from the pool's TRAINING photos for `train --data POOL`: each a
     fresh crop, half with roadwork in a training style pasted on (target 1), the rest bare or with
     non-roadwork objects pasted on (target 0). Unlike the written sets, no crop is ever seen twice."""
-    import numpy as np  # the sampler's rng is numpy's, as every training sampler's
-
     photos = [entry["image"] for entry in load_pool(pool, "train")]
     if not photos:
         raise FileNotFoundError(f"{pool} has no training photos: build the pool again")
