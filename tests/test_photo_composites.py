@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 from cascade.lab import composite, photo_datasets
 from cascade.lab.composite import HELDOUT_STYLES, MAX_OBJECT_HEIGHT, MIN_COVER, TRAIN_STYLES, composite_roadwork, crop_background
@@ -72,6 +72,38 @@ def test_distractors_are_pasted_like_roadwork():
         mask = np.asarray(result.mask) > 0
         change = np.abs(np.asarray(result.image, dtype=np.float32) - np.asarray(background, dtype=np.float32)).mean(axis=2)
         assert mask.any() and change[mask].mean() > change[~mask].mean() + 5
+
+
+def test_photo_texture_shades_flat_drawn_objects_and_keeps_their_outline():
+    layer = Image.new("RGBA", (200, 150), (0, 0, 0, 0))
+    ImageDraw.Draw(layer).rectangle([60, 40, 139, 129], fill=(245, 110, 10, 255))  # a flat orange object
+    inside = np.zeros((150, 200), bool)
+    inside[40:130, 60:140] = True
+    for seed in range(4):
+        out = composite.photo_texture(layer, [("cone", (60, 40, 140, 130))], _photo(seed, (320, 240)), random.Random(seed))
+        assert out.size == layer.size and out.mode == "RGBA"
+        assert np.array_equal(np.asarray(out.getchannel("A")), np.asarray(layer.getchannel("A")))  # the mask is unchanged
+        rgb = np.asarray(out, dtype=np.float32)[..., :3]
+        assert (rgb[~inside] == 0).all()  # nothing painted outside the object
+        assert rgb[inside].std(axis=0).mean() > 3  # no longer one flat colour
+        red, green, blue = rgb[inside].mean(axis=0)
+        assert red > green > blue  # still orange
+
+
+def test_training_frames_texture_roadwork_and_distractors_alike(monkeypatch):
+    textured = {"roadwork": [], "distractors": []}
+    real_roadwork, real_distractors = composite.composite_roadwork, composite.composite_distractors
+    monkeypatch.setattr(composite, "composite_roadwork", lambda *a, textured=False, **k: textured_log("roadwork", textured) or real_roadwork(*a, textured=textured, **k))
+    monkeypatch.setattr(composite, "composite_distractors", lambda *a, textured=False, **k: textured_log("distractors", textured) or real_distractors(*a, textured=textured, **k))
+
+    def textured_log(kind, flag):
+        textured[kind].append(flag)
+
+    rng = random.Random(3)
+    for _ in range(160):
+        composite.training_frame(_photo(rng.randrange(4)), rng, distractor_share=1.0)
+    for kind, flags in textured.items():  # both kinds about TEXTURED_SHARE textured: texture alone tells nothing
+        assert len(flags) > 50 and abs(np.mean(flags) - composite.TEXTURED_SHARE) < 0.15, kind
 
 
 def test_crop_background_keeps_the_frame_size():

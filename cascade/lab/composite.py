@@ -28,6 +28,7 @@ HELDOUT_STYLES = ("red-white", "drums", "delineators")
 MAX_OBJECT_HEIGHT = 0.45  # of the frame: nothing larger than a near cone at a dashcam's height
 MIN_COVER = 0.002  # of the frame: roadwork a validator's crop can still show
 FRAME_SIZES = ((512, 384), (640, 480), (448, 448), (384, 512))  # crops taken for training: landscape mostly, like dashcams and phones
+TEXTURED_SHARE = 0.7  # of training frames whose pasted objects (roadwork and distractors alike) get photo texture and shading
 
 
 @dataclass
@@ -144,6 +145,39 @@ def _sharpness(image: Image.Image) -> float:
     return float(ImageStat.Stat(edges).var[0])
 
 
+def photo_texture(layer: Image.Image, boxes: list, source: Image.Image, rng: random.Random) -> Image.Image:
+    """Make flat drawn objects look less drawn: the fine light and grain of a real photo (`source`,
+    cropped, flipped and scaled at random), a round body's shading across each object, now and then a
+    highlight, and paint a little duller than a drawing's pure colours. Training applies it to roadwork
+    and distractors alike, so neither texture nor flatness can tell the classes apart."""
+    w, h = layer.size
+    patch = crop_background(source, rng, (max(8, int(w * rng.uniform(0.5, 1.5))), max(8, int(h * rng.uniform(0.5, 1.5)))))
+    patch = patch.transpose(rng.choice((Image.FLIP_LEFT_RIGHT, Image.FLIP_TOP_BOTTOM, Image.ROTATE_180))).resize((w, h), Image.BILINEAR)
+    light = np.asarray(patch.convert("L"), dtype=np.float32) + 1.0
+    smooth = np.asarray(patch.convert("L").filter(ImageFilter.GaussianBlur(rng.uniform(4, 12))), dtype=np.float32) + 1.0
+    detail = np.clip(light / smooth, 0.5, 1.5)
+    gain = 1.0 + rng.uniform(0.3, 1.0) * (detail - 1.0)
+    columns = np.arange(w, dtype=np.float32)[None, :]
+    rows = np.arange(h, dtype=np.float32)[:, None]
+    for _, (x0, y0, x1, y1) in boxes:  # each object's own shading, as if round and lit from one side
+        x0, x1 = max(0, x0), min(w, x1)
+        y0, y1 = max(0, y0), min(h, y1)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        u = (columns[:, x0:x1] - x0) / (x1 - x0)
+        lit = rng.uniform(0.2, 0.8)
+        shade = 1.0 - rng.uniform(0.1, 0.45) * ((u - lit) / max(lit, 1 - lit)) ** 2
+        if rng.random() < 0.5:
+            shade = shade + rng.uniform(0.1, 0.35) * np.exp(-(((u - lit) / 0.07) ** 2))
+        gain[y0:y1, x0:x1] *= shade * (1.0 - rng.uniform(0.0, 0.25) * (rows[y0:y1] - y0) / (y1 - y0))
+    pixels = np.asarray(layer).astype(np.float32)
+    rgb = pixels[..., :3]
+    grey = rgb.mean(axis=2, keepdims=True)
+    rgb = grey + (rgb - grey) * rng.uniform(0.65, 1.0)
+    pixels[..., :3] = np.clip(rgb * gain[..., None], 0, 255)
+    return Image.fromarray(pixels.astype(np.uint8), "RGBA")
+
+
 def paste_layer(background: Image.Image, layer: Image.Image, boxes: list, horizon: int, rng: random.Random) -> tuple[Image.Image, Image.Image]:
     """Tone, soften, shadow and paste `layer` on `background`, then add sensor noise; returns the
     image and the layer's final alpha."""
@@ -168,7 +202,7 @@ def paste_layer(background: Image.Image, layer: Image.Image, boxes: list, horizo
     return image, alpha
 
 
-def composite_distractors(background: Image.Image, rng: random.Random) -> Composite:
+def composite_distractors(background: Image.Image, rng: random.Random, textured: bool = False) -> Composite:
     """Things that are not roadwork (the generator's cars, orange cars, traffic lights, shop signs,
     trees, people) pasted the same way: negatives with paste marks, so that a paste alone never
     means roadwork."""
@@ -183,12 +217,14 @@ def composite_distractors(background: Image.Image, rng: random.Random) -> Compos
             boxes.append(("distractor", single.getbbox()))
             layer.alpha_composite(single)
     grounded = [b for b in boxes if b[1][3] > horizon + 0.1 * (h - horizon)]  # shop signs hang: no shadow
+    if textured:
+        layer = photo_texture(layer, boxes, background, rng)
     image, alpha = paste_layer(background, layer, grounded, horizon, rng)
     return Composite(image=image, mask=alpha.point(lambda v: 255 if v >= 128 else 0), boxes=boxes, style="distractors", horizon=horizon)
 
 
-def composite_roadwork(background: Image.Image, rng: random.Random, style: str) -> Composite:
-    """Roadwork of `style` on `background` (RGB, any size)."""
+def composite_roadwork(background: Image.Image, rng: random.Random, style: str, textured: bool = False) -> Composite:
+    """Roadwork of `style` on `background` (RGB, any size); `textured`: see photo_texture."""
     if style not in TRAIN_STYLES + HELDOUT_STYLES:
         raise ValueError(f"unknown style {style!r}: one of {TRAIN_STYLES + HELDOUT_STYLES}")
     background = background.convert("RGB")
@@ -198,6 +234,8 @@ def composite_roadwork(background: Image.Image, rng: random.Random, style: str) 
         layer, boxes = _draw_zone(rng, style, w, h, horizon)
         if np.count_nonzero(np.asarray(layer.getchannel("A")) >= 128) >= MIN_COVER * w * h:
             break
+    if textured:
+        layer = photo_texture(layer, boxes, background, rng)
     image, alpha = paste_layer(background, layer, boxes, horizon, rng)
     mask = alpha.point(lambda v: 255 if v >= 128 else 0)
     clipped = [(kind, (max(0, x0), max(0, y0), min(w, x1), min(h, y1))) for kind, (x0, y0, x1, y1) in boxes]
@@ -207,11 +245,12 @@ def composite_roadwork(background: Image.Image, rng: random.Random, style: str) 
 def training_frame(photo: Image.Image, rng: random.Random, distractor_share: float = 0.5) -> tuple[Image.Image, bool, list]:
     """A fresh crop of a training photo at a FRAME_SIZES size: half the time with roadwork in a
     training style pasted on (True, its objects' boxes), else bare or, `distractor_share` of those,
-    with non-roadwork objects pasted on (False, no boxes). What the classifier and detector train on."""
+    with non-roadwork objects pasted on (False, no boxes); TEXTURED_SHARE of the pasted objects get
+    photo texture. What the classifier and detector train on."""
     frame = crop_background(photo, rng, rng.choice(FRAME_SIZES))
     if rng.random() < 0.5:
-        pasted = composite_roadwork(frame, rng, rng.choice(TRAIN_STYLES))
+        pasted = composite_roadwork(frame, rng, rng.choice(TRAIN_STYLES), textured=rng.random() < TEXTURED_SHARE)
         return pasted.image, True, pasted.boxes
     if rng.random() < distractor_share:
-        frame = composite_distractors(frame, rng).image
+        frame = composite_distractors(frame, rng, textured=rng.random() < TEXTURED_SHARE).image
     return frame, False, []
