@@ -91,18 +91,20 @@ def test_photo_texture_shades_flat_drawn_objects_and_keeps_their_outline():
 
 
 def test_training_frames_texture_roadwork_and_distractors_alike(monkeypatch):
-    textured = {"roadwork": [], "distractors": []}
-    real_roadwork, real_distractors = composite.composite_roadwork, composite.composite_distractors
-    monkeypatch.setattr(composite, "composite_roadwork", lambda *a, textured=False, **k: textured_log("roadwork", textured) or real_roadwork(*a, textured=textured, **k))
-    monkeypatch.setattr(composite, "composite_distractors", lambda *a, textured=False, **k: textured_log("distractors", textured) or real_distractors(*a, textured=textured, **k))
+    textured_flags: dict[str, list[bool]] = {"roadwork": [], "distractors": []}
 
-    def textured_log(kind, flag):
-        textured[kind].append(flag)
+    def recording(kind, make):
+        def wrapper(*args, textured=False, **kwargs):
+            textured_flags[kind].append(textured)
+            return make(*args, textured=textured, **kwargs)
+        return wrapper
 
+    monkeypatch.setattr(composite, "composite_roadwork", recording("roadwork", composite.composite_roadwork))
+    monkeypatch.setattr(composite, "composite_distractors", recording("distractors", composite.composite_distractors))
     rng = random.Random(3)
     for _ in range(160):
         composite.training_frame(_photo(rng.randrange(4)), rng, distractor_share=1.0)
-    for kind, flags in textured.items():  # both kinds about TEXTURED_SHARE textured: texture alone tells nothing
+    for kind, flags in textured_flags.items():  # both kinds about TEXTURED_SHARE textured: texture alone tells nothing
         assert len(flags) > 50 and abs(np.mean(flags) - composite.TEXTURED_SHARE) < 0.15, kind
 
 
